@@ -1,0 +1,60 @@
+# LLM relay gateway: every day-to-day command. `make help` lists them.
+SHELL := /bin/bash
+APP := app
+NODE_MODULES := $(APP)/node_modules/.package-lock.json
+
+.PHONY: help up down logs ps certs certs-letsencrypt key build test test-unit test-stack lint typecheck check-config bench stack-native stack-native-down mock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+$(NODE_MODULES): $(APP)/package-lock.json
+	cd $(APP) && npm ci --no-audit --no-fund
+
+build: $(NODE_MODULES) ## install dependencies and compile the gateway and the mock upstream
+	cd $(APP) && npm run build
+
+up: ## start the Docker Compose stack (creates .env and self-signed certs if missing)
+	@scripts/up.sh
+
+down: ## stop the Docker Compose stack
+	docker compose down
+
+logs: ## follow the stack's logs
+	docker compose logs -f --tail=100
+
+ps: ## show the stack's services and their health
+	docker compose ps
+
+certs: ## make a self-signed CA and server certificate in certs/ (SANs from SERVER_NAME)
+	@scripts/certs.sh
+
+certs-letsencrypt: ## DOMAIN=… EMAIL=…: a Let's Encrypt certificate through the running nginx, with renewal
+	@scripts/certs-letsencrypt.sh "$(DOMAIN)" "$(EMAIL)"
+
+key: build ## print a new gateway key and the GATEWAY_KEYS entry for it (ID=name)
+	@node $(APP)/dist/cli/make-key.js $(ID)
+
+typecheck: $(NODE_MODULES)
+	cd $(APP) && npm run typecheck
+
+lint: $(NODE_MODULES)
+	cd $(APP) && npm run lint
+
+test: build ## everything: typecheck, lint, config checks, unit, integration and native stack tests
+	@scripts/test.sh
+
+bench: build ## benchmarks on loopback; results in bench/results/
+	@scripts/bench.sh
+
+stack-native: build ## the native stack of the tests (nginx, 3 gateways, redis, prometheus, mock), left running
+	@node scripts/stack-native.mjs up
+
+stack-native-down: ## stop the native stack started by `make stack-native`
+	@node scripts/stack-native.mjs down
+
+mock: build ## run the mock upstream on :8090
+	cd $(APP) && npm run mock
+
+clean:
+	rm -rf $(APP)/dist .stack
