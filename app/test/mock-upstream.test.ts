@@ -208,10 +208,14 @@ t.test('cut: a stream stops after cut_after words with no [DONE]; a plain body s
   const ev = events(text)
   t.equal(ev.length, 3, 'role chunk and two words')
   t.notOk(text.includes('[DONE]'))
+  // with no delays the kept part goes out in one write before the connection drops
+  const fast = await post(`${url}/v1/chat/completions`, { ...chat, stream: true, mock: { chunk_delay_ms: 0, cut_after: 3 } })
+  const fastText = await fast.text().catch(() => '')
+  t.ok(fastText === '' || (!fastText.includes('[DONE]') && events(fastText).length <= 4), 'no [DONE] after a fast cut')
   const plain = await post(`${url}/v1/chat/completions`, chat)
   t.equal(plain.status, 200)
   t.type(await plain.text().catch((e: Error) => e), Error)
-  t.equal(mock.stats().destroyed, 2)
+  t.equal(mock.stats().destroyed, 3)
   t.same(mock.stats().usage_reported, { prompt_tokens: 0, completion_tokens: 0 })
 })
 
