@@ -1,0 +1,91 @@
+// buildApp(config): the gateway's request pipeline, registered in the order a request meets it.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import cors from '@fastify/cors'
+import type { Config } from './config.js'
+import metrics from './plugins/metrics.js'
+import requestContext from './plugins/request-context.js'
+import errorHandler from './plugins/error-handler.js'
+import jsonBody from './plugins/json-body.js'
+import redis from './plugins/redis.js'
+import upstream from './plugins/upstream.js'
+import auth from './plugins/auth.js'
+import limits from './plugins/limits.js'
+import health from './routes/health.js'
+import chatCompletions from './routes/v1/chat-completions.js'
+import completions from './routes/v1/completions.js'
+import embeddings from './routes/v1/embeddings.js'
+import models from './routes/v1/models.js'
+import { randomUUID } from 'node:crypto'
+
+declare module 'fastify' {
+  interface FastifyInstance { gatewayConfig: Config }
+}
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
+
+export interface BuildOptions {
+  /** a pino logger config or instance (tests pass a capturing stream) */
+  logger?: FastifyServerOptions['logger']
+  loggerInstance?: FastifyServerOptions['loggerInstance']
+}
+
+export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.loggerInstance !== undefined
+      ? { loggerInstance: opts.loggerInstance }
+      : { logger: opts.logger ?? { level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.apiKey', '*.api_key'], censor: '[redacted]' } } }),
+    disableRequestLogging: true,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: false,
+    // nginx's X-Request-ID when it is sane, else our own.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID()
+    },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } }
+  })
+  app.decorate('gatewayConfig', config)
+
+  // Errors of every stage leave as OpenAI error objects.
+  await app.register(errorHandler)
+  // prom-client registry; read at the end of each request.
+  await app.register(metrics)
+  // 1. onRequest: request id, timer, in-flight; one account + log line when the response closes.
+  await app.register(requestContext)
+  // CORS for browser clients (when the edge does not answer it already).
+  if (config.corsOrigins.length > 0) {
+    const any = config.corsOrigins.includes('*')
+    await app.register(cors, {
+      origin: any ? '*' : config.corsOrigins,
+      credentials: false,
+      methods: ['GET', 'POST', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'OpenAI-Beta', 'X-Request-ID', 'Idempotency-Key'],
+      exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit-Requests', 'X-RateLimit-Remaining-Requests', 'X-RateLimit-Reset-Requests'],
+      maxAge: 600
+    })
+  }
+  // Safe JSON parsing with the raw bytes kept for forwarding.
+  await app.register(jsonBody, { bodyLimit: config.bodyLimitBytes })
+  await app.register(redis, { url: config.redisUrl })
+  // 6. relay: undici pools per upstream.
+  await app.register(upstream, { config })
+  await app.register(health)
+
+  await app.register(async function v1 (api) {
+    // 2. auth: gateway key → identity.
+    await api.register(auth, { keys: config.keys })
+    // 3. limits: per key, shared in Redis.
+    await api.register(limits, { defaultRpm: config.rateLimitRpm, redis: app.redis })
+    // 4.–7. validate (route schemas), route (model → targets), relay, account.
+    await api.register(chatCompletions)
+    await api.register(completions)
+    await api.register(embeddings)
+    await api.register(models)
+  }, { prefix: '/v1' })
+
+  return app
+}

@@ -1,0 +1,190 @@
+// The one place that reads the environment: every setting typed, validated, with its default.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseKeyList, type GatewayKey } from './lib/keys.js'
+import { parseModelCatalog, type ModelCatalog } from './lib/models.js'
+
+export const DEFAULT_MODELS_FILE = fileURLToPath(new URL('../models.json', import.meta.url))
+export const DEFAULT_UPSTREAM_BASE_URL = 'https://api.holysheep.ai/v1'
+
+export interface UpstreamConfig {
+  name: string
+  /** origin only, e.g. https://relay.example */
+  origin: string
+  /** path prefix without trailing slash, e.g. /v1 */
+  basePath: string
+  apiKey: string
+}
+
+export interface Config {
+  host: string
+  port: number
+  metricsHost: string
+  metricsPort: number
+  upstreams: UpstreamConfig[]
+  timeouts: { connectMs: number, headersMs: number, idleMs: number, totalMs: number }
+  upstreamMaxConnections: number
+  keys: GatewayKey[]
+  catalog: ModelCatalog
+  modelsPassthrough: boolean
+  corsOrigins: string[]
+  redisUrl: string | undefined
+  rateLimitRpm: number
+  bodyLimitBytes: number
+  shutdownGraceMs: number
+  logLevel: string
+  trustProxy: string
+  streamPingIntervalMs: number
+  readyCacheMs: number
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export function splitUrl (name: string, raw: string): { origin: string, basePath: string } {
+  const url = new URL(raw)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${name} must be an http(s) URL`)
+  if (url.username !== '' || url.password !== '') throw new Error(`${name} must not carry credentials; use the API key variable`)
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') }
+}
+
+/** Reads and validates the configuration; throws ConfigError naming every bad variable. */
+export function loadConfig (env: Env = process.env): Config {
+  const problems: string[] = []
+  const get = (name: string): string | undefined => {
+    const v = env[name]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = get(name)
+    if (raw === undefined) return def
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw.slice(0, 40)}")`)
+      return def
+    }
+    return n
+  }
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = get(name)
+    if (raw === undefined) return def
+    if (/^(1|true|yes|on)$/i.test(raw)) return true
+    if (/^(0|false|no|off)$/i.test(raw)) return false
+    problems.push(`${name} must be true or false (got "${raw.slice(0, 40)}")`)
+    return def
+  }
+
+  const port = int('PORT', 8080, 0, 65535)
+  const metricsPort = int('METRICS_PORT', 9091, 0, 65535)
+  if (port === metricsPort && port !== 0) problems.push('METRICS_PORT must differ from PORT (metrics stay on an internal port)')
+
+  const logLevel = get('LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+
+  let catalog: ModelCatalog | undefined
+  const modelsFile = get('MODELS_FILE') ?? DEFAULT_MODELS_FILE
+  try {
+    catalog = parseModelCatalog(JSON.parse(readFileSync(modelsFile, 'utf8')))
+  } catch (err) {
+    problems.push(`MODELS_FILE (${modelsFile}): ${(err as Error).message}`)
+  }
+
+  const upstreams: UpstreamConfig[] = []
+  try {
+    const { origin, basePath } = splitUrl('UPSTREAM_BASE_URL', get('UPSTREAM_BASE_URL') ?? DEFAULT_UPSTREAM_BASE_URL)
+    upstreams.push({ name: 'default', origin, basePath, apiKey: get('UPSTREAM_API_KEY') ?? '' })
+  } catch (err) {
+    problems.push(`UPSTREAM_BASE_URL: ${(err as Error).message}`)
+  }
+  for (const extra of catalog?.upstreams ?? []) {
+    try {
+      const { origin, basePath } = splitUrl(`upstreams.${extra.name}.base_url`, extra.baseUrl)
+      const apiKey = get(extra.apiKeyEnv)
+      if (apiKey === undefined) problems.push(`${extra.apiKeyEnv} must hold the API key of upstream "${extra.name}"`)
+      upstreams.push({ name: extra.name, origin, basePath, apiKey: apiKey ?? '' })
+    } catch (err) {
+      problems.push(`MODELS_FILE: ${(err as Error).message}`)
+    }
+  }
+
+  const keys: GatewayKey[] = []
+  try {
+    const inline = get('GATEWAY_KEYS')
+    if (inline !== undefined) keys.push(...parseKeyList(inline, 'comma'))
+  } catch (err) {
+    problems.push(`GATEWAY_KEYS: ${(err as Error).message}`)
+  }
+  const keysFile = get('GATEWAY_KEYS_FILE')
+  if (keysFile !== undefined) {
+    try {
+      const fromFile = parseKeyList(readFileSync(keysFile, 'utf8'), 'line')
+      for (const k of fromFile) {
+        if (keys.some((o) => o.id === k.id)) throw new Error(`key id "${k.id}" is also in GATEWAY_KEYS`)
+        keys.push(k)
+      }
+    } catch (err) {
+      problems.push(`GATEWAY_KEYS_FILE (${keysFile}): ${(err as Error).message}`)
+    }
+  }
+  if (keys.length === 0 && !problems.some((p) => p.startsWith('GATEWAY_KEYS'))) {
+    problems.push('GATEWAY_KEYS or GATEWAY_KEYS_FILE must define at least one gateway key (run: make key)')
+  }
+  if (catalog !== undefined) {
+    for (const k of keys) {
+      for (const m of k.models ?? []) {
+        if (catalog.lookup(m) === undefined) problems.push(`key "${k.id}" allows model "${m}", which the models file does not define`)
+      }
+      if (k.models !== undefined) k.models = new Set([...k.models].map((m) => catalog?.lookup(m)?.id ?? m))
+    }
+  }
+
+  const corsOrigins = (get('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '')
+  for (const o of corsOrigins) {
+    if (o === '*') continue
+    try {
+      if (new URL(o).origin !== o) problems.push(`CORS_ORIGINS entry "${o}" must be an origin like https://app.example.com (no path or trailing slash)`)
+    } catch {
+      problems.push(`CORS_ORIGINS entry "${o}" is not an origin`)
+    }
+  }
+
+  const redisUrl = get('REDIS_URL')
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://')
+
+  const config: Config = {
+    host: get('HOST') ?? '0.0.0.0',
+    port,
+    metricsHost: get('METRICS_HOST') ?? '0.0.0.0',
+    metricsPort,
+    upstreams,
+    timeouts: {
+      connectMs: int('UPSTREAM_CONNECT_TIMEOUT_MS', 5000, 1, 600_000),
+      headersMs: int('UPSTREAM_HEADERS_TIMEOUT_MS', 300_000, 1, 3_600_000),
+      idleMs: int('UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1, 3_600_000),
+      totalMs: int('UPSTREAM_TOTAL_TIMEOUT_MS', 0, 0, 86_400_000)
+    },
+    upstreamMaxConnections: int('UPSTREAM_MAX_CONNECTIONS', 256, 1, 65_536),
+    keys,
+    catalog: catalog ?? parseModelCatalog({ models: [{ id: 'unused' }] }),
+    modelsPassthrough: bool('MODELS_PASSTHROUGH', false),
+    corsOrigins,
+    redisUrl,
+    rateLimitRpm: int('RATE_LIMIT_RPM', 600, 1, 10_000_000),
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    logLevel,
+    trustProxy: get('TRUST_PROXY') ?? 'loopback,uniquelocal',
+    streamPingIntervalMs: int('STREAM_PING_INTERVAL_MS', 15_000, 0, 3_600_000),
+    readyCacheMs: int('READY_CACHE_MS', 5000, 0, 600_000)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}

@@ -1,0 +1,81 @@
+// Every error the gateway itself raises, declared once: code == name, with its status and OpenAI type.
+
+export type OpenAIErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'api_error'
+
+interface ErrorSpec { status: number, type: OpenAIErrorType, message: string }
+
+export const ERRORS = {
+  invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.' },
+  invalid_request: { status: 400, type: 'invalid_request_error', message: 'The request is invalid.' },
+  missing_required_parameter: { status: 400, type: 'invalid_request_error', message: 'A required parameter is missing.' },
+  body_too_deep: { status: 400, type: 'invalid_request_error', message: 'The request body is nested too deeply.' },
+  model_not_found: { status: 400, type: 'invalid_request_error', message: 'The model does not exist or is not served by this gateway.' },
+  request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than this gateway accepts.' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send the request body as application/json.' },
+  invalid_api_key: { status: 401, type: 'authentication_error', message: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".' },
+  model_not_allowed: { status: 403, type: 'permission_error', message: 'This API key is not allowed to use this model.' },
+  not_found: { status: 404, type: 'not_found_error', message: 'Unknown route.' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed on this route.' },
+  rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: 'Rate limit reached for this API key.' },
+  insufficient_quota: { status: 429, type: 'rate_limit_error', message: 'The upstream quota is exhausted.' },
+  upstream_error: { status: 502, type: 'api_error', message: 'The upstream service failed to answer correctly.' },
+  upstream_auth_failed: { status: 502, type: 'api_error', message: 'The gateway could not authenticate with its upstream service. Contact the gateway operator.' },
+  upstream_unavailable: { status: 503, type: 'api_error', message: 'The upstream service is unavailable. Try again later.' },
+  shutting_down: { status: 503, type: 'api_error', message: 'The gateway is restarting. Retry the request.' },
+  upstream_timeout: { status: 504, type: 'api_error', message: 'The upstream service did not answer in time.' },
+  internal_error: { status: 500, type: 'api_error', message: 'The gateway hit an internal error.' }
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface OpenAIErrorBody {
+  error: { message: string, type: string, param: string | null, code: string | null }
+}
+
+export interface GatewayErrorOptions {
+  message?: string
+  param?: string | null
+  /** response headers that belong to this error (Retry-After, x-should-retry, …) */
+  headers?: Record<string, string>
+  /** overrides the declared status (only for upstream errors passed through) */
+  status?: number
+  cause?: unknown
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly type: OpenAIErrorType
+  readonly param: string | null
+  readonly headers: Record<string, string>
+
+  constructor (code: ErrorCode, opts: GatewayErrorOptions = {}) {
+    const spec: ErrorSpec = ERRORS[code]
+    super(opts.message ?? spec.message, opts.cause !== undefined ? { cause: opts.cause } : undefined)
+    this.name = code
+    this.code = code
+    this.statusCode = opts.status ?? spec.status
+    this.type = spec.type
+    this.param = opts.param ?? null
+    this.headers = opts.headers ?? {}
+  }
+
+  toBody (): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+}
+
+export function openAIError (code: ErrorCode, opts?: GatewayErrorOptions): GatewayError {
+  return new GatewayError(code, opts)
+}
+
+/** The SSE event that ends a stream that failed after it started (no [DONE] follows). */
+export function sseErrorEvent (err: GatewayError): string {
+  return `data: ${JSON.stringify(err.toBody())}\n\n`
+}

@@ -1,0 +1,78 @@
+// Pipes an upstream SSE body to the client as it arrives: whole events, backpressure, keep-alive pings,
+// and a final `data: {"error":…}` event (no [DONE]) when the upstream fails after the stream started.
+import type { ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import { sseErrorEvent } from '../errors.js'
+import { SseScanner } from './sse-scanner.js'
+import { fromTransportError, type UpstreamFailure } from './upstream-errors.js'
+
+const PING = Buffer.from(': ping\n\n')
+
+export interface StreamOutcome {
+  scanner: SseScanner
+  /** who ended the stream early, if anyone */
+  abortedBy?: 'client' | 'upstream'
+  failure?: UpstreamFailure
+}
+
+export interface StreamRelayOptions {
+  body: Readable
+  res: ServerResponse
+  scanner: SseScanner
+  /** ms between `: ping` comments while the upstream is quiet; 0 = never */
+  pingIntervalMs: number
+  /** true once the client went away (the caller aborts the upstream request) */
+  clientGone: () => boolean
+  /** classifies an upstream body error (the caller knows its own abort reasons) */
+  failureOf?: (err: unknown) => UpstreamFailure
+}
+
+export async function relayStream (opts: StreamRelayOptions): Promise<StreamOutcome> {
+  const { body, res, scanner } = opts
+  return await new Promise<StreamOutcome>((resolve) => {
+    let done = false
+    let ping: NodeJS.Timeout | undefined
+    const armPing = (): void => {
+      if (opts.pingIntervalMs <= 0) return
+      if (ping === undefined) {
+        ping = setInterval(() => { if (!res.writableEnded) res.write(PING) }, opts.pingIntervalMs)
+        ping.unref()
+      } else {
+        ping.refresh()
+      }
+    }
+    const finish = (outcome: Omit<StreamOutcome, 'scanner'>): void => {
+      if (done) return
+      done = true
+      if (ping !== undefined) clearInterval(ping)
+      body.off('data', onData)
+      res.off('drain', onDrain)
+      resolve({ scanner, ...outcome })
+    }
+    const onDrain = (): void => { body.resume() }
+    const onData = (chunk: Buffer): void => {
+      armPing()
+      const out = scanner.push(chunk)
+      if (out.length > 0 && !res.write(out)) body.pause()
+    }
+    body.on('data', onData)
+    res.on('drain', onDrain)
+    body.once('end', () => {
+      const rest = scanner.flush()
+      if (rest.length > 0) res.write(rest)
+      res.end()
+      finish({})
+    })
+    body.once('error', (err: Error) => {
+      if (opts.clientGone()) {
+        finish({ abortedBy: 'client' })
+        return
+      }
+      const failure = (opts.failureOf ?? fromTransportError)(err)
+      // A half-received event is dropped: the client gets whole events, then the error event.
+      if (!res.writableEnded && !res.destroyed) res.end(sseErrorEvent(failure.error))
+      finish({ abortedBy: 'upstream', failure })
+    })
+    armPing()
+  })
+}

@@ -1,0 +1,51 @@
+// JSON bodies: parsed safely (no prototype poisoning, bounded depth) with the raw bytes kept for forwarding.
+import fp from 'fastify-plugin'
+import sjson from 'secure-json-parse'
+import { GatewayError } from '../errors.js'
+
+export const MAX_JSON_DEPTH = 64
+
+declare module 'fastify' {
+  interface FastifyRequest { rawBody: Buffer | undefined }
+}
+
+/** Deepest nesting of objects/arrays, counted on bytes so a hostile body never reaches a recursive walk. */
+export function jsonDepth (buf: Buffer, limit: number): number {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) { max = depth; if (max > limit) return max }
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    }
+  }
+  return max
+}
+
+export default fp<{ bodyLimit: number }>(async function jsonBody (app, opts) {
+  app.decorateRequest('rawBody', undefined)
+  app.removeContentTypeParser(['application/json'])
+  app.addContentTypeParser(['application/json'], { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (request, body, done) => {
+    const buf = body as Buffer
+    if (buf.length === 0) { done(new GatewayError('invalid_json', { message: 'The request body is empty; send a JSON object.' }), undefined); return }
+    if (jsonDepth(buf, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) { done(new GatewayError('body_too_deep', { message: `The request body is nested deeper than ${MAX_JSON_DEPTH} levels.` }), undefined); return }
+    let parsed: unknown
+    try {
+      parsed = sjson.parse(buf, undefined, { protoAction: 'error', constructorAction: 'error' })
+    } catch (err) {
+      const poisoned = (err as Error).message.includes('prototype')
+      done(new GatewayError('invalid_json', { message: poisoned ? 'The request body contains a forbidden "__proto__" or "constructor.prototype" key.' : 'The request body is not valid JSON.' }), undefined)
+      return
+    }
+    request.rawBody = buf
+    done(null, parsed)
+  })
+}, { name: 'json-body', fastify: '5.x' })

@@ -1,0 +1,60 @@
+// The only file that listens: API and metrics ports, signals, graceful shutdown.
+import { createServer, type Server } from 'node:http'
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+
+function metricsServer (app: Awaited<ReturnType<typeof buildApp>>): Server {
+  return createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+      return
+    }
+    app.metrics.registry.metrics().then((body) => {
+      res.writeHead(200, { 'content-type': app.metrics.registry.contentType }).end(body)
+    }, (err: Error) => {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`)
+    })
+  })
+}
+
+async function main (): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`llm-gateway: ${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const app = await buildApp(config)
+  const metrics = metricsServer(app)
+  if (config.upstreams[0]?.apiKey === '') app.log.warn('UPSTREAM_API_KEY is empty: requests go to the upstream without a key')
+
+  closeWithGrace({ delay: config.shutdownGraceMs + 10_000, logger: false }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down')
+    app.log.info({ signal, in_flight: app.relay.inFlight }, 'shutting down: no new requests, waiting for in-flight ones')
+    app.shuttingDown = true
+    // In-flight streams get the grace period; after it they end with an SSE error event.
+    const grace = setTimeout(() => { app.relay.abortAll() }, config.shutdownGraceMs)
+    grace.unref()
+    await app.close()
+    clearTimeout(grace)
+    await new Promise<void>((resolve) => metrics.close(() => resolve()))
+    app.log.info('shut down cleanly')
+  })
+
+  await app.listen({ port: config.port, host: config.host })
+  await new Promise<void>((resolve, reject) => {
+    metrics.once('error', reject)
+    metrics.listen(config.metricsPort, config.metricsHost, () => resolve())
+  })
+  app.log.info({ port: config.port, metrics_port: config.metricsPort, upstream: config.upstreams[0]?.origin, keys: config.keys.length, models: config.catalog.models.length }, 'gateway ready')
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`llm-gateway: failed to start: ${err.message}\n`)
+  process.exit(1)
+})
