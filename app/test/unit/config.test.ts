@@ -1,0 +1,72 @@
+import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, loadConfig } from '../../src/config.js'
+import { hashKey } from '../../src/lib/keys.js'
+
+const KEYS = `app:${hashKey('k1')}`
+
+function problems (env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  return []
+}
+
+t.test('defaults', async (t) => {
+  const c = loadConfig({ GATEWAY_KEYS: KEYS })
+  t.equal(c.port, 8080)
+  t.equal(c.metricsPort, 9091)
+  t.equal(c.host, '0.0.0.0')
+  t.equal(c.upstreams[0]?.origin, 'https://api.holysheep.ai')
+  t.equal(c.upstreams[0]?.basePath, '/v1')
+  t.equal(c.rateLimitRpm, 600)
+  t.equal(c.bodyLimitBytes, 10 * 1024 * 1024)
+  t.equal(c.redisUrl, undefined)
+  for (const id of ['gpt-4.1', 'claude-sonnet-4.5', 'gemini-2.5-flash', 'deepseek-v3.2', 'text-embedding-3-small']) {
+    t.ok(c.catalog.lookup(id), `default models include ${id}`)
+    t.equal(c.catalog.lookup(id)?.targets[0]?.model, id, 'forwarded under the same name')
+  }
+  t.equal(c.catalog.lookup('deepseek-chat')?.id, 'deepseek-v3.2', 'aliases resolve')
+})
+
+t.test('every bad variable is named, all at once', async (t) => {
+  const p = problems({ PORT: 'abc', METRICS_PORT: '70000', UPSTREAM_BASE_URL: 'ftp://x', REDIS_URL: 'localhost:6379', LOG_LEVEL: 'loud', UPSTREAM_IDLE_TIMEOUT_MS: '-5', CORS_ORIGINS: 'https://a.example/,nope', GATEWAY_KEYS: 'broken' })
+  for (const name of ['PORT', 'METRICS_PORT', 'UPSTREAM_BASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'UPSTREAM_IDLE_TIMEOUT_MS', 'CORS_ORIGINS', 'GATEWAY_KEYS']) {
+    t.ok(p.some((m) => m.startsWith(name) || m.includes(name)), `${name} named`)
+  }
+})
+
+t.test('at least one gateway key is required', async (t) => {
+  t.match(problems({}).join('\n'), /GATEWAY_KEYS or GATEWAY_KEYS_FILE/)
+})
+
+t.test('a key may not allow a model the catalog lacks; aliases resolve to ids', async (t) => {
+  t.match(problems({ GATEWAY_KEYS: `${KEYS} models=gpt-9` }).join('\n'), /gpt-9/)
+  const c = loadConfig({ GATEWAY_KEYS: `${KEYS} models=deepseek-chat` })
+  t.same([...(c.keys[0]?.models ?? [])], ['deepseek-v3.2'])
+})
+
+t.test('keys file and models file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-config-'))
+  const keysFile = join(dir, 'keys')
+  writeFileSync(keysFile, `# team keys\nb:${hashKey('k2')} rpm=10\n`)
+  const modelsFile = join(dir, 'models.json')
+  writeFileSync(modelsFile, JSON.stringify({
+    upstreams: { backup: { base_url: 'http://127.0.0.1:9/v1', api_key_env: 'BACKUP_KEY' } },
+    models: [{ id: 'm', aliases: ['m-alias'], price: { input_per_1m: 1, output_per_1m: 2 }, targets: [{ model: 'm-up' }, { upstream: 'backup', model: 'm-b' }] }]
+  }))
+  const c = loadConfig({ GATEWAY_KEYS: KEYS, GATEWAY_KEYS_FILE: keysFile, MODELS_FILE: modelsFile, BACKUP_KEY: 'bk' })
+  t.same(c.keys.map((k) => k.id), ['app', 'b'])
+  t.equal(c.keys[1]?.rpm, 10)
+  t.same(c.catalog.lookup('m-alias')?.targets, [{ upstream: 'default', model: 'm-up' }, { upstream: 'backup', model: 'm-b' }])
+  t.same(c.upstreams.map((u) => [u.name, u.apiKey]), [['default', ''], ['backup', 'bk']])
+  t.match(problems({ GATEWAY_KEYS: KEYS, MODELS_FILE: modelsFile }).join('\n'), /BACKUP_KEY/)
+  writeFileSync(modelsFile, JSON.stringify({ models: [{ id: 'x', targets: [{ upstream: 'nowhere' }] }] }))
+  t.match(problems({ GATEWAY_KEYS: KEYS, MODELS_FILE: modelsFile }).join('\n'), /nowhere/)
+  t.match(problems({ GATEWAY_KEYS: KEYS, MODELS_FILE: join(dir, 'missing.json') }).join('\n'), /MODELS_FILE/)
+})

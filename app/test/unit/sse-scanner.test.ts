@@ -1,0 +1,85 @@
+import t from 'tap'
+import { SseScanner } from '../../src/lib/sse-scanner.js'
+
+const chunk = (obj: unknown): string => `data: ${JSON.stringify(obj)}\n\n`
+const content = (text: string): string => chunk({ choices: [{ index: 0, delta: { content: text } }], usage: null })
+const usageChunk = chunk({ choices: [], usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } })
+
+t.test('passes whole events through untouched and records first token, usage and [DONE]', async (t) => {
+  let now = 0
+  const s = new SseScanner(false, () => now)
+  const role = chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] })
+  t.equal(s.push(Buffer.from(role)).toString(), role)
+  t.equal(s.firstTokenAt, undefined, 'a role-only chunk is not a token')
+  now = 5
+  const first = content('Hel')
+  const out = Buffer.from(first)
+  t.equal(s.push(out), out, 'same buffer: no copy for an event-aligned chunk')
+  t.equal(s.firstTokenAt, 5)
+  t.equal(s.push(Buffer.from(usageChunk + 'data: [DONE]\n\n')).toString(), usageChunk + 'data: [DONE]\n\n')
+  t.same(s.usage, { promptTokens: 11, completionTokens: 7 })
+  t.ok(s.sawDone)
+  t.equal(s.capturedText(), 'Hel')
+})
+
+t.test('drops only the usage-only chunk when asked to strip it', async (t) => {
+  const s = new SseScanner(true)
+  const body = content('a') + usageChunk + 'data: [DONE]\n\n'
+  t.equal(s.push(Buffer.from(body)).toString(), content('a') + 'data: [DONE]\n\n')
+  t.same(s.usage, { promptTokens: 11, completionTokens: 7 }, 'usage is still read')
+})
+
+t.test('keeps a usage object that rides on a chunk with choices', async (t) => {
+  const s = new SseScanner(true)
+  const mixed = chunk({ choices: [{ index: 0, delta: { content: 'x' } }], usage: { prompt_tokens: 1, completion_tokens: 1 } })
+  t.equal(s.push(Buffer.from(mixed)).toString(), mixed)
+  t.same(s.usage, { promptTokens: 1, completionTokens: 1 })
+})
+
+t.test('holds a split event until it is complete, in any split position', async (t) => {
+  const stream = content('one') + content(' two') + usageChunk + 'data: [DONE]\n\n'
+  const expected = content('one') + content(' two') + 'data: [DONE]\n\n'
+  for (let cut = 1; cut < stream.length; cut += 7) {
+    const s = new SseScanner(true)
+    const a = s.push(Buffer.from(stream.slice(0, cut))).toString()
+    const b = s.push(Buffer.from(stream.slice(cut))).toString()
+    t.equal(a + b + s.flush().toString(), expected, `split at ${cut}`)
+    t.equal(s.capturedText(), 'one two')
+  }
+})
+
+t.test('handles CRLF event separators and multi-byte text split across chunks', async (t) => {
+  const s = new SseScanner(false)
+  const ev = Buffer.from('data: {"choices":[{"delta":{"content":"héllo €"}}]}\r\n\r\n')
+  const cut = ev.indexOf(0xe2) + 1 // inside the euro sign
+  const out = Buffer.concat([s.push(ev.subarray(0, cut)), s.push(ev.subarray(cut))])
+  t.same(out, ev)
+  t.equal(s.capturedText(), 'héllo €')
+})
+
+t.test('a zero usage is usage, not missing', async (t) => {
+  const s = new SseScanner(false)
+  s.push(Buffer.from(chunk({ choices: [], usage: { prompt_tokens: 0, completion_tokens: 0 } })))
+  t.same(s.usage, { promptTokens: 0, completionTokens: 0 })
+})
+
+t.test('notes an upstream error event and keeps comments', async (t) => {
+  const s = new SseScanner(false)
+  const text = ': ping\n\ndata: {"error":{"message":"boom"}}\n\n'
+  t.equal(s.push(Buffer.from(text)).toString(), text)
+  t.ok(s.sawError)
+  t.equal(s.firstTokenAt, undefined)
+})
+
+t.test('tool calls count as the first token', async (t) => {
+  const s = new SseScanner(false, () => 42)
+  s.push(Buffer.from(chunk({ choices: [{ delta: { tool_calls: [{ index: 0, function: { name: 'f', arguments: '' } }] } }] })))
+  t.equal(s.firstTokenAt, 42)
+})
+
+t.test('flush emits an unterminated last event', async (t) => {
+  const s = new SseScanner(false)
+  t.equal(s.push(Buffer.from('data: [DONE]')).length, 0)
+  t.equal(s.flush().toString(), 'data: [DONE]\n\n')
+  t.ok(s.sawDone)
+})

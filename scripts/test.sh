@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make test`: typecheck, lint, then every tap test: unit, integration, and the native stack (nginx, Redis,
+# Prometheus from the system packages). Ends with one "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+missing=()
+for bin in nginx redis-server prometheus promtool openssl; do
+  command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "make test needs: ${missing[*]}" >&2
+  echo "install them with: apt-get install -y --no-install-recommends nginx redis-server prometheus openssl" >&2
+  exit 2
+fi
+
+cd app
+echo "== typecheck"; npm run --silent typecheck || exit 1
+echo "== lint"; npm run --silent lint || exit 1
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+# Unit and integration tests in parallel; the stack-level tests one at a time (each runs a whole stack).
+echo "== unit + integration"
+npx tap --jobs=2 test/unit test/integration test/*.test.ts 2>&1 | tee -a "$log" || status=1
+echo "== stack"
+npx tap --jobs=1 test/stack test/observability 2>&1 | tee -a "$log" || status=1
+
+passed=0; failed=0
+while read -r line; do
+  t=$(sed -E 's/.*total: ([0-9]+).*/\1/' <<<"$line"); p=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$line")
+  passed=$((passed + ${p:-0})); failed=$((failed + t - ${p:-0}))
+done < <(grep -E '^# \{ total: [0-9]+' "$log")
+echo
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] || status=1
+exit $status
