@@ -1,11 +1,11 @@
 // Helpers for the observability tests: the shipped Prometheus and Grafana files, promtool, and
 // Prometheus' HTTP query API.
 import { execFile } from 'node:child_process'
-import { readFileSync, readdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { parse } from 'yaml'
-import { repoDir } from './procs.js'
+import { parse, stringify } from 'yaml'
+import { freePort, repoDir, startProcess, waitForHttp, type Proc } from './procs.js'
 
 export const prometheusDir = join(repoDir, 'prometheus')
 export const prometheusConfig = join(prometheusDir, 'prometheus.yml')
@@ -110,4 +110,66 @@ export async function instantQuery (baseUrl: string, expr: string): Promise<Seri
   if (body.status !== 'success' || body.data === undefined) throw new Error(`query failed (${res.status}): ${body.error ?? 'no data'}: ${expr}`)
   if (body.data.resultType !== 'vector') throw new Error(`expected a vector from ${expr}, got ${body.data.resultType}`)
   return body.data.result
+}
+
+/** Sums of the samples of one metric in a Prometheus text exposition, by the labels given. */
+export function sumSamples (text: string, metric: string, match: Record<string, string> = {}): number {
+  let total = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(metric)) continue
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
+    if (m === null || m[1] !== metric) continue
+    const labels: Record<string, string> = {}
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = l[2] ?? ''
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) total += Number(m[3])
+  }
+  return total
+}
+
+export interface RunningPrometheus { url: string, port: number, dir: string, proc: Proc }
+
+/**
+ * Starts Debian's prometheus on loopback with the shipped config, changed only where a test must:
+ * the llm-gateway job scrapes the given loopback targets instead of DNS, the self-scrape its own
+ * port, and scrapes and rule evaluations run every `intervalS` seconds. rules/ is linked next to
+ * the rendered config, so the shipped `rule_files` glob resolves unchanged.
+ */
+export async function startPrometheus (dir: string, gatewayTargets: string[], intervalS = 1): Promise<RunningPrometheus> {
+  const port = await freePort()
+  const config = parse(readFileSync(prometheusConfig, 'utf8')) as {
+    global: Record<string, string>
+    scrape_configs: Array<{ job_name: string, dns_sd_configs?: unknown, static_configs?: Array<{ targets: string[] }> }>
+  }
+  config.global.scrape_interval = `${intervalS}s`
+  config.global.scrape_timeout = `${intervalS}s`
+  config.global.evaluation_interval = `${intervalS}s`
+  for (const job of config.scrape_configs) {
+    if (job.job_name === 'llm-gateway') {
+      delete job.dns_sd_configs
+      job.static_configs = [{ targets: gatewayTargets }]
+    } else if (job.job_name === 'prometheus') {
+      job.static_configs = [{ targets: [`127.0.0.1:${port}`] }]
+    }
+  }
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'prometheus.yml'), stringify(config))
+  symlinkSync(rulesDir, join(dir, 'rules'))
+  const proc = startProcess('prometheus', [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn'
+  ], {}, { cwd: dir })
+  const url = `http://127.0.0.1:${port}`
+  await waitForHttp(`${url}/-/ready`, { proc, timeoutMs: 20000 })
+  return { url, port, dir, proc }
+}
+
+export interface RuleState { name: string, type: 'recording' | 'alerting', health: string, lastError?: string }
+
+/** Every rule Prometheus loaded, with its evaluation health. */
+export async function loadedRules (baseUrl: string): Promise<RuleState[]> {
+  const res = await fetch(`${baseUrl}/api/v1/rules`, { signal: AbortSignal.timeout(10000) })
+  const body = await res.json() as { data: { groups: Array<{ rules: RuleState[] }> } }
+  return body.data.groups.flatMap((g) => g.rules)
 }
