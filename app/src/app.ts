@@ -1,5 +1,5 @@
 // buildApp(config): the gateway's request pipeline, registered in the order a request meets it.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cors from '@fastify/cors'
 import type { Config } from './config.js'
 import metrics from './plugins/metrics.js'
@@ -34,7 +34,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     ...(opts.loggerInstance !== undefined
       ? { loggerInstance: opts.loggerInstance }
       : { logger: opts.logger ?? { level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.apiKey', '*.api_key'], censor: '[redacted]' } } }),
-    disableRequestLogging: true,
+    // One log line per request comes from request-context; Fastify's own request lines are off.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     onProtoPoisoning: 'error',
@@ -46,7 +47,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID()
     },
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } }
+    ajv: { customOptions: { allowUnionTypes: true, coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } }
   })
   app.decorate('gatewayConfig', config)
 

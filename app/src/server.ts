@@ -40,8 +40,12 @@ async function main (): Promise<void> {
     // In-flight streams get the grace period; after it they end with an SSE error event.
     const grace = setTimeout(() => { app.relay.abortAll() }, config.shutdownGraceMs)
     grace.unref()
+    // Keep-alive connections whose stream just ended would hold close() open until their idle timeout.
+    const sweep = setInterval(() => { app.server.closeIdleConnections() }, 100)
+    sweep.unref()
     await app.close()
     clearTimeout(grace)
+    clearInterval(sweep)
     await new Promise<void>((resolve) => metrics.close(() => resolve()))
     app.log.info('shut down cleanly')
   })

@@ -1,0 +1,68 @@
+// SIGTERM: stop taking requests, let in-flight streams finish within the grace period, then exit 0.
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { hashKey } from '../../src/lib/keys.js'
+import { startGateway, startMock } from '../support/procs.js'
+
+const KEY = 'sk-gw-shutdown-test-key'
+
+async function gatewayWithMock (t: Test, graceMs: number): Promise<{ url: string, stop: (s?: NodeJS.Signals) => Promise<number | null>, pid: number, exited: Promise<number | null> }> {
+  const mock = await startMock()
+  t.teardown(async () => { await mock.stop() })
+  const gw = await startGateway({
+    UPSTREAM_BASE_URL: `${mock.url}/v1`,
+    GATEWAY_KEYS: `t:${hashKey(KEY)}`,
+    SHUTDOWN_GRACE_MS: String(graceMs)
+  })
+  t.teardown(async () => { await gw.stop('SIGKILL') })
+  return gw
+}
+
+async function startStream (url: string, mock: Record<string, number>): Promise<{ firstChunk: Promise<void>, text: Promise<string> }> {
+  const res = await request(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4.1', stream: true, messages: [{ role: 'user', content: 'hi' }], mock })
+  })
+  let resolveFirst: () => void = () => {}
+  const firstChunk = new Promise<void>((resolve) => { resolveFirst = resolve })
+  const text = (async () => {
+    let all = ''
+    try {
+      for await (const chunk of res.body) { all += (chunk as Buffer).toString(); if (all.includes('tok0')) resolveFirst() }
+    } catch (err) {
+      all += `\n[client error: ${(err as Error).message}]`
+    }
+    resolveFirst()
+    return all
+  })()
+  return { firstChunk, text }
+}
+
+t.test('an in-flight stream finishes after SIGTERM and the process exits 0', async (t) => {
+  const gw = await gatewayWithMock(t, 10_000)
+  const s = await startStream(gw.url, { chunks: 8, chunk_delay_ms: 150 })
+  await s.firstChunk
+  process.kill(gw.pid, 'SIGTERM')
+  await new Promise((r) => setTimeout(r, 200))
+  // New connections are refused once the listener closed.
+  const refused = await request(`${gw.url}/healthz`).then((r) => r.statusCode, (err: Error) => (err as Error & { code?: string }).code)
+  t.not(refused, 200, `no new requests after SIGTERM (got ${String(refused)})`)
+  const text = await s.text
+  t.match(text, /tok7/, 'all content arrived')
+  t.match(text, /data: \[DONE\]/, 'the stream ended normally')
+  t.equal(await gw.exited, 0, 'exit code 0')
+})
+
+t.test('a stream longer than the grace period ends with an SSE error event, exit 0', async (t) => {
+  const gw = await gatewayWithMock(t, 400)
+  const s = await startStream(gw.url, { chunks: 50, chunk_delay_ms: 100 })
+  await s.firstChunk
+  const t0 = Date.now()
+  process.kill(gw.pid, 'SIGTERM')
+  const text = await s.text
+  t.ok(Date.now() - t0 < 4000, 'ended soon after the grace period')
+  t.match(text, /data: \{"error":\{[^\n]*"code":"shutting_down"/, 'error event tells the client why')
+  t.notMatch(text, /\[DONE\]/, 'no [DONE]: the client knows the answer is incomplete')
+  t.equal(await gw.exited, 0, 'exit code 0')
+})
