@@ -1,11 +1,11 @@
 // Helpers for the observability tests: the shipped Prometheus and Grafana files, promtool, and
 // Prometheus' HTTP query API.
 import { execFile } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { parse, stringify } from 'yaml'
-import { freePort, repoDir, startProcess, waitForHttp, type Proc } from './procs.js'
+import { parse } from 'yaml'
+import { repoDir } from './procs.js'
 
 export const prometheusDir = join(repoDir, 'prometheus')
 export const prometheusConfig = join(prometheusDir, 'prometheus.yml')
@@ -126,43 +126,34 @@ export function sumSamples (text: string, metric: string, match: Record<string, 
   return total
 }
 
-export interface RunningPrometheus { url: string, port: number, dir: string, proc: Proc }
+export interface NativeStack {
+  dir: string
+  gateways: Array<{ url: string, metricsUrl: string, metricsPort: number }>
+  mock: { url: string }
+  prometheus: { url: string }
+  keys: Array<{ id: string, key: string }>
+}
+
+const launcher = join(repoDir, 'scripts', 'stack-native.mjs')
 
 /**
- * Starts Debian's prometheus on loopback with the shipped config, changed only where a test must:
- * the llm-gateway job scrapes the given loopback targets instead of DNS, the self-scrape its own
- * port, and scrapes and rule evaluations run every `intervalS` seconds. rules/ is linked next to
- * the rendered config, so the shipped `rule_files` glob resolves unchanged.
+ * Starts the native stack (scripts/stack-native.mjs: Redis, the mock, the gateways, nginx and
+ * Prometheus with the shipped config and rules) and reads its state.json.
  */
-export async function startPrometheus (dir: string, gatewayTargets: string[], intervalS = 1): Promise<RunningPrometheus> {
-  const port = await freePort()
-  const config = parse(readFileSync(prometheusConfig, 'utf8')) as {
-    global: Record<string, string>
-    scrape_configs: Array<{ job_name: string, dns_sd_configs?: unknown, static_configs?: Array<{ targets: string[] }> }>
+export async function startNativeStack (dir: string, args: string[]): Promise<NativeStack> {
+  try {
+    await execFileP(process.execPath, [launcher, 'up', '--dir', dir, ...args], {
+      cwd: repoDir, timeout: 90000, env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` }
+    })
+  } catch (err) {
+    const e = err as { stdout?: string, stderr?: string, message: string }
+    throw new Error(`stack-native up failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`)
   }
-  config.global.scrape_interval = `${intervalS}s`
-  config.global.scrape_timeout = `${intervalS}s`
-  config.global.evaluation_interval = `${intervalS}s`
-  for (const job of config.scrape_configs) {
-    if (job.job_name === 'llm-gateway') {
-      delete job.dns_sd_configs
-      job.static_configs = [{ targets: gatewayTargets }]
-    } else if (job.job_name === 'prometheus') {
-      job.static_configs = [{ targets: [`127.0.0.1:${port}`] }]
-    }
-  }
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(join(dir, 'prometheus.yml'), stringify(config))
-  symlinkSync(rulesDir, join(dir, 'rules'))
-  const proc = startProcess('prometheus', [
-    `--config.file=${join(dir, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn'
-  ], {}, { cwd: dir })
-  const url = `http://127.0.0.1:${port}`
-  await waitForHttp(`${url}/-/ready`, { proc, timeoutMs: 20000 })
-  return { url, port, dir, proc }
+  return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as NativeStack
+}
+
+export async function stopNativeStack (dir: string): Promise<void> {
+  await execFileP(process.execPath, [launcher, 'down', '--dir', dir], { cwd: repoDir, timeout: 60000 }).catch(() => {})
 }
 
 export interface RuleState { name: string, type: 'recording' | 'alerting', health: string, lastError?: string }
