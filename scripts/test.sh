@@ -24,7 +24,7 @@ trap 'rm -f "$log"' EXIT
 status=0
 # Unit and integration tests in parallel; the stack-level tests one at a time (each runs a whole stack).
 echo "== unit + integration"
-npx tap --jobs=2 test/unit test/integration test/resilience test/*.test.ts 2>&1 | tee -a "$log" || status=1
+npx tap --jobs=2 test/unit test/integration test/resilience test/limits test/*.test.ts 2>&1 | tee -a "$log" || status=1
 echo "== stack"
 npx tap --jobs=1 test/stack test/observability 2>&1 | tee -a "$log" || status=1
 

@@ -10,6 +10,7 @@ import redis from './plugins/redis.js'
 import upstream from './plugins/upstream.js'
 import auth from './plugins/auth.js'
 import limits from './plugins/limits.js'
+import budgets from './plugins/budgets.js'
 import health from './routes/health.js'
 import chatCompletions from './routes/v1/chat-completions.js'
 import completions from './routes/v1/completions.js'
@@ -72,6 +73,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // Safe JSON parsing with the raw bytes kept for forwarding.
   await app.register(jsonBody, { bodyLimit: config.bodyLimitBytes })
   await app.register(redis, { url: config.redisUrl })
+  await app.register(budgets, { tpm: config.rateLimitTpm, usdPerDay: config.budgetUsdPerDay })
   // 6. relay: undici pools per upstream.
   await app.register(upstream, { config })
   await app.register(health)
@@ -79,7 +81,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(async function v1 (api) {
     // 2. auth: gateway key → identity.
     await api.register(auth, { keys: config.keys })
-    // 3. limits: per key, shared in Redis.
+    // 3. limits: requests, tokens and spend per key, shared in Redis.
     await api.register(limits, { defaultRpm: config.rateLimitRpm, redis: app.redis })
     // 4.–7. validate (route schemas), route (model → targets), relay, account.
     await api.register(chatCompletions)

@@ -30,6 +30,10 @@ export interface Config {
   corsOrigins: string[]
   redisUrl: string | undefined
   rateLimitRpm: number
+  /** default tokens per minute per key; 0 = unlimited */
+  rateLimitTpm: number
+  /** default USD per UTC day per key; 0 = unlimited */
+  budgetUsdPerDay: number
   bodyLimitBytes: number
   shutdownGraceMs: number
   logLevel: string
@@ -69,6 +73,16 @@ export function loadConfig (env: Env = process.env): Config {
     const n = Number(raw)
     if (!Number.isInteger(n) || n < min || n > max) {
       problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw.slice(0, 40)}")`)
+      return def
+    }
+    return n
+  }
+  const num = (name: string, def: number): number => {
+    const raw = get(name)
+    if (raw === undefined) return def
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < 0) {
+      problems.push(`${name} must be a number ≥ 0 (got "${raw.slice(0, 40)}")`)
       return def
     }
     return n
@@ -177,7 +191,9 @@ export function loadConfig (env: Env = process.env): Config {
     modelsPassthrough: bool('MODELS_PASSTHROUGH', false),
     corsOrigins,
     redisUrl,
-    rateLimitRpm: int('RATE_LIMIT_RPM', 600, 1, 10_000_000),
+    rateLimitRpm: int('RATE_LIMIT_RPM', 600, 1, 1_000_000_000),
+    rateLimitTpm: int('RATE_LIMIT_TPM', 0, 0, 1_000_000_000_000),
+    budgetUsdPerDay: num('BUDGET_USD_PER_DAY', 0),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
     logLevel,

@@ -9,6 +9,10 @@ export interface GatewayKey {
   rpm?: number
   /** allowed model ids (after alias resolution); undefined means every configured model */
   models?: ReadonlySet<string>
+  /** tokens per minute; undefined means the gateway default (0 = unlimited) */
+  tpm?: number
+  /** USD per UTC day; undefined means the gateway default (0 = unlimited) */
+  budgetUsdPerDay?: number
 }
 
 const KEY_PREFIX = 'sk-gw-'
@@ -41,12 +45,20 @@ export function parseKeyEntry (entry: string): GatewayKey {
       const rpm = Number(value)
       if (!Number.isInteger(rpm) || rpm < 1) throw new Error(`key "${id}": rpm must be a positive integer`)
       key.rpm = rpm
+    } else if (name === 'tpm') {
+      const tpm = Number(value)
+      if (!Number.isInteger(tpm) || tpm < 0) throw new Error(`key "${id}": tpm must be an integer ≥ 0 (0 = unlimited)`)
+      key.tpm = tpm
+    } else if (name === 'budget') {
+      const budget = Number(value)
+      if (value === '' || !Number.isFinite(budget) || budget < 0) throw new Error(`key "${id}": budget must be USD per day ≥ 0 (0 = unlimited)`)
+      key.budgetUsdPerDay = budget
     } else if (name === 'models') {
       const models = value.split('|').map((m) => m.trim()).filter((m) => m !== '')
       if (models.length === 0) throw new Error(`key "${id}": models= needs at least one model (separate with |)`)
       key.models = new Set(models)
     } else {
-      throw new Error(`key "${id}": unknown option "${name}" (known: rpm, models)`)
+      throw new Error(`key "${id}": unknown option "${name}" (known: rpm, tpm, budget, models)`)
     }
   }
   return key

@@ -1,4 +1,4 @@
-// Per-key request limits (@fastify/rate-limit, shared through Redis when REDIS_URL is set), with OpenAI's headers.
+// Per-key limits: requests (@fastify/rate-limit), then tokens and spend (budgets); shared through Redis when set.
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
@@ -43,4 +43,9 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
       })
     }
   })
-}, { name: 'limits', dependencies: ['auth', 'metrics'], fastify: '5.x' })
+
+  app.addHook('onRequest', async (request, reply) => {
+    const key = request.ctx.key
+    if (key !== undefined) await app.budgets.check(key, reply)
+  })
+}, { name: 'limits', dependencies: ['auth', 'metrics', 'budgets'], fastify: '5.x' })

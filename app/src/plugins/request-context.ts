@@ -69,7 +69,10 @@ export default fp(async function requestContext (app) {
     const status = aborted && !res.headersSent ? 499 : res.statusCode
     app.metrics.requestEnded(ctx.route)
     app.metrics.finished({ route: ctx.route, model: ctx.model, status, stream: ctx.stream, durationS })
-    if (ctx.usage !== undefined) app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
+    if (ctx.usage !== undefined) {
+      app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
+      if (ctx.key !== undefined) app.budgets.record(ctx.key, ctx.usage, ctx.costUsd ?? 0)
+    }
     request.log.info({
       key: ctx.key?.id,
       method: request.method,
@@ -89,4 +92,4 @@ export default fp(async function requestContext (app) {
       cost_usd: ctx.costUsd
     }, 'request')
   }
-}, { name: 'request-context', dependencies: ['metrics'], fastify: '5.x' })
+}, { name: 'request-context', dependencies: ['metrics'], decorators: { fastify: ['metrics'] }, fastify: '5.x' })
