@@ -18,7 +18,7 @@ async function startRedis (t: Test): Promise<string> {
   return `redis://127.0.0.1:${port}`
 }
 
-async function gateway (t: Tap, redisUrl: string | undefined, entry: string): Promise<TestGateway> {
+async function gateway (t: Test, redisUrl: string | undefined, entry: string): Promise<TestGateway> {
   const gw = await startTestGateway({ env: { GATEWAY_KEYS: `k:${hashKey(KEY)} ${entry}`, ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }) } })
   t.teardown(async () => { await gw.close() })
   return gw
