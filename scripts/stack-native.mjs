@@ -41,6 +41,7 @@ const OPTIONS = {
   env: { type: 'string', multiple: true, default: [] },
   'mock-env': { type: 'string', multiple: true, default: [] },
   timeout: { type: 'string', default: '30000' },
+  'owner-pid': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false }
 }
 
@@ -60,7 +61,8 @@ const USAGE = `usage: node scripts/stack-native.mjs <up|down|reload|status> [--d
   --log-level L          gateway LOG_LEVEL (info)
   --env K=V              extra gateway environment (repeatable)
   --mock-env K=V         extra mock upstream environment, e.g. MOCK_LATENCY_MS=20 (repeatable)
-  --timeout MS           per-component start-up timeout (30000)`
+  --timeout MS           per-component start-up timeout (30000)
+  --owner-pid PID        stop the stack by itself when this process exits (for tests)`
 
 function fail (message) {
   process.stderr.write(`stack-native: ${message}\n`)
@@ -149,7 +151,8 @@ async function up (values) {
     nginxWorkers: values['nginx-workers'],
     logLevel: values['log-level'],
     gatewayEnv: parseKv(values.env, '--env'),
-    mockEnv: parseKv(values['mock-env'], '--mock-env')
+    mockEnv: parseKv(values['mock-env'], '--mock-env'),
+    ownerPid: values['owner-pid'] === undefined ? undefined : positiveInt(values['owner-pid'], '--owner-pid')
   }
   writeJsonAtomic(join(dir, 'options.json'), options)
 

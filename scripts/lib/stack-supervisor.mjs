@@ -102,6 +102,16 @@ export async function supervise (dir, { repoDir, appDir }) {
   process.on('SIGTERM', () => { shutdown(0, 'SIGTERM') })
   process.on('SIGINT', () => { shutdown(0, 'SIGINT') })
 
+  // A test that dies without running `down` must not leave the stack behind.
+  if (options.ownerPid !== undefined) {
+    const watch = setInterval(() => {
+      if (!pidAlive(options.ownerPid)) {
+        clearInterval(watch)
+        shutdown(0, `owner pid ${options.ownerPid} exited`)
+      }
+    }, 1000)
+  }
+
   // --- certificates ---------------------------------------------------------------------------
   execFileSync(join(repoDir, 'scripts', 'certs.sh'), [], {
     env: { ...baseEnv, CERTS_DIR: join(dir, 'certs'), CERTS_OWNER: '', SERVER_NAME: 'localhost' },
