@@ -24,6 +24,8 @@ export interface Config {
   upstreams: UpstreamConfig[]
   timeouts: { connectMs: number, headersMs: number, idleMs: number, totalMs: number }
   upstreamMaxConnections: number
+  /** failures in a row that open an upstream's circuit (0 = off), and how long it stays open */
+  breaker: { failures: number, cooldownMs: number }
   keys: GatewayKey[]
   catalog: ModelCatalog
   modelsPassthrough: boolean
@@ -186,6 +188,7 @@ export function loadConfig (env: Env = process.env): Config {
       totalMs: int('UPSTREAM_TOTAL_TIMEOUT_MS', 0, 0, 86_400_000)
     },
     upstreamMaxConnections: int('UPSTREAM_MAX_CONNECTIONS', 256, 1, 65_536),
+    breaker: { failures: int('UPSTREAM_BREAKER_FAILURES', 5, 0, 1_000_000), cooldownMs: int('UPSTREAM_BREAKER_COOLDOWN_MS', 10_000, 1, 3_600_000) },
     keys,
     catalog: catalog ?? parseModelCatalog({ models: [{ id: 'unused' }] }),
     modelsPassthrough: bool('MODELS_PASSTHROUGH', false),

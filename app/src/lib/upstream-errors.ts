@@ -5,7 +5,7 @@ import { retryAfterMs, retryAfterSeconds } from './retry-after.js'
 
 export type UpstreamFailureReason =
   | 'connect' | 'timeout' | 'idle_timeout' | 'reset'
-  | 'status_5xx' | 'status_429' | 'status_4xx' | 'auth' | 'invalid_response'
+  | 'status_5xx' | 'status_429' | 'status_4xx' | 'auth' | 'invalid_response' | 'circuit_open'
 
 export interface UpstreamFailure {
   reason: UpstreamFailureReason

@@ -8,6 +8,7 @@ import { GatewayError } from '../errors.js'
 import { clientResponseHeaders, headerString, upstreamRequestHeaders } from '../lib/headers.js'
 import type { ModelEntry, Target } from '../lib/models.js'
 import { BodyTooLarge, readBounded } from '../lib/read-body.js'
+import { CircuitBreaker } from '../lib/circuit-breaker.js'
 import { SseScanner, usageFrom } from '../lib/sse-scanner.js'
 import { relayStream } from '../lib/stream-relay.js'
 import { TotalTimeout, fromTransportError, fromUpstreamStatus, invalidResponse, type UpstreamFailure } from '../lib/upstream-errors.js'
@@ -31,7 +32,7 @@ class ShutdownAbort extends Error {
   constructor () { super('gateway shutting down'); this.name = 'ShutdownAbort' }
 }
 
-interface Upstream { cfg: UpstreamConfig, pool: Pool }
+interface Upstream { cfg: UpstreamConfig, pool: Pool, breaker: CircuitBreaker }
 
 function deferred (): { promise: Promise<void>, resolve: () => void } {
   let resolve: () => void = () => {}
@@ -54,7 +55,7 @@ export class Relay {
         headersTimeout: config.timeouts.headersMs,
         bodyTimeout: config.timeouts.idleMs
       })
-      this.upstreams.set(cfg.name, { cfg, pool })
+      this.upstreams.set(cfg.name, { cfg, pool, breaker: new CircuitBreaker(config.breaker.failures, config.breaker.cooldownMs) })
     }
     this.secrets = config.upstreams.map((u) => u.apiKey).filter((k) => k !== '')
   }
@@ -124,6 +125,12 @@ export class Relay {
         const target = targets[i] as Target
         const up = this.upstreams.get(target.upstream) as Upstream
         const last = i === targets.length - 1
+        // An upstream that keeps failing is skipped while a later target remains; the last target is
+        // always tried, so the breaker never refuses a request that has nowhere else to go.
+        if (!up.breaker.allow() && !last) {
+          this.metrics.upstreamError(up.cfg.name, 'circuit_open')
+          continue
+        }
         const payload = this.payloadFor(job, target.model)
         const t0 = performance.now()
         ctx.upstream = up.cfg.name
@@ -137,9 +144,10 @@ export class Relay {
             signal: ac.signal
           })
         } catch (err) {
-          if (clientGone) return reply.hijack()
+          if (clientGone) { up.breaker.release(); return reply.hijack() }
           const failure = failureOf(err)
           this.metrics.upstreamError(up.cfg.name, failure.reason)
+          up.breaker.failure()
           if (failure.tryNext && !last) continue
           throw this.final(failure, i)
         }
@@ -154,12 +162,15 @@ export class Relay {
           this.metrics.upstreamAttempt(up.cfg.name, ctx.model, (performance.now() - t0) / 1000)
           const mapped = fromUpstreamStatus(res.statusCode, res.headers, text, this.secrets)
           this.metrics.upstreamError(up.cfg.name, mapped.reason)
+          if (mapped.reason === 'status_5xx') up.breaker.failure()
+          else up.breaker.success() // it answered: 4xx, 429 and auth errors are not outages
           if ('error' in mapped) {
             if (mapped.tryNext && !last) continue
             throw this.final(mapped, i)
           }
           return reply.code(mapped.status).type('application/json; charset=utf-8').send(mapped.body)
         }
+        up.breaker.success()
         const contentType = headerString(res.headers, 'content-type') ?? ''
         if (job.stream && contentType.startsWith('text/event-stream')) {
           await this.stream(request, reply, job, res, () => clientGone, failureOf)
@@ -226,6 +237,7 @@ export class Relay {
     if (outcome.failure !== undefined) {
       ctx.errorCode = outcome.failure.error.code
       this.metrics.upstreamError(ctx.upstream ?? 'default', outcome.failure.reason)
+      this.upstreams.get(ctx.upstream ?? 'default')?.breaker.failure()
     }
     if (scanner.firstTokenAt !== undefined) {
       ctx.ttftMs = scanner.firstTokenAt - ctx.start
