@@ -48,7 +48,7 @@ bench: build ## benchmarks on loopback; results in bench/results/
 	@scripts/bench.sh
 
 stack-native: build ## the native stack of the tests (nginx, 3 gateways, redis, prometheus, mock), left running
-	@node scripts/stack-native.mjs up
+	@node scripts/stack-native.mjs up --prometheus
 
 stack-native-down: ## stop the native stack started by `make stack-native`
 	@node scripts/stack-native.mjs down
