@@ -28,6 +28,8 @@ case $server_name in
 esac
 
 mkdir -p "$certs_dir"
+# nginx (uid 101 in its container) must be able to enter the directory; ca.key stays private.
+chmod 755 "$certs_dir"
 cd "$certs_dir"
 umask 077
 
