@@ -22,6 +22,11 @@ async function tokenCounter (): Promise<CountTokens> {
   return await loading
 }
 
+/** Starts loading the tokenizer in the background so the first estimate does not wait for it. */
+export function preloadTokenizer (): void {
+  tokenCounter().catch(() => {})
+}
+
 export async function estimateTokens (text: string): Promise<number> {
   if (text === '') return 0
   const count = await tokenCounter()

@@ -22,8 +22,8 @@ export function toGatewayError (err: FastifyError | GatewayError | Error): Gatew
     if (issue.keyword === 'required') {
       return new GatewayError('missing_required_parameter', { param, message: `Missing required parameter: '${param ?? ''}'.` })
     }
-    const where = param === null ? 'The request body' : `'${param}'`
-    return new GatewayError('invalid_request', { param, message: `Invalid value for ${where}: ${issue.message ?? 'invalid'}.` })
+    const what = issue.message ?? 'is invalid'
+    return new GatewayError('invalid_request', { param, message: param === null ? `The request body ${what}.` : `Invalid value for '${param}': ${what}.` })
   }
   switch (e.code) {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -32,7 +32,8 @@ export function jsonDepth (buf: Buffer, limit: number): number {
 
 export default fp<{ bodyLimit: number }>(async function jsonBody (app, opts) {
   app.decorateRequest('rawBody', undefined)
-  app.removeContentTypeParser(['application/json'])
+  // JSON only: any other content type is a 415, not a string that fails the schema later.
+  app.removeAllContentTypeParsers()
   app.addContentTypeParser(['application/json'], { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (request, body, done) => {
     const buf = body as Buffer
     if (buf.length === 0) { done(new GatewayError('invalid_json', { message: 'The request body is empty; send a JSON object.' }), undefined); return }

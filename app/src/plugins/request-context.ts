@@ -46,28 +46,31 @@ export default fp(async function requestContext (app) {
     reply.header('x-request-id', request.id)
     if (url === '/healthz' || url === '/readyz') return
     app.metrics.requestStarted(route)
-    reply.raw.once('close', () => { finish(request, reply) })
+    reply.raw.once('close', () => {
+      // The request is over for the in-flight gauge now, even if its usage is still being estimated.
+      app.metrics.requestEnded(route)
+      finish(request, reply, performance.now())
+    })
     if (app.shuttingDown) {
       reply.header('connection', 'close')
       throw new GatewayError('shutting_down')
     }
   })
 
-  function finish (request: FastifyRequest, reply: FastifyReply): void {
+  function finish (request: FastifyRequest, reply: FastifyReply, endedAt: number): void {
     const ctx = request.ctx
     if (ctx.pendingUsage !== undefined) {
       const pending = ctx.pendingUsage
       ctx.pendingUsage = undefined
-      pending.then(() => { finish(request, reply) }, () => { finish(request, reply) })
+      pending.then(() => { finish(request, reply, endedAt) }, () => { finish(request, reply, endedAt) })
       return
     }
-    const durationS = (performance.now() - ctx.start) / 1000
+    const durationS = (endedAt - ctx.start) / 1000
     const res = reply.raw
     const aborted = !res.writableFinished
     if (aborted && ctx.abortedBy === undefined) ctx.abortedBy = 'client'
     // A client that left before any answer is logged as 499, as nginx does.
     const status = aborted && !res.headersSent ? 499 : res.statusCode
-    app.metrics.requestEnded(ctx.route)
     app.metrics.finished({ route: ctx.route, model: ctx.model, status, stream: ctx.stream, durationS })
     if (ctx.usage !== undefined) {
       app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)

@@ -12,7 +12,7 @@ import { CircuitBreaker } from '../lib/circuit-breaker.js'
 import { SseScanner, usageFrom } from '../lib/sse-scanner.js'
 import { relayStream } from '../lib/stream-relay.js'
 import { TotalTimeout, fromTransportError, fromUpstreamStatus, invalidResponse, type UpstreamFailure } from '../lib/upstream-errors.js'
-import { costUsd, estimateTokens, promptText, type Usage } from '../lib/usage.js'
+import { costUsd, estimateTokens, preloadTokenizer, promptText, type Usage } from '../lib/usage.js'
 
 const MAX_ERROR_BODY = 64 * 1024
 const MAX_JSON_BODY = 64 * 1024 * 1024
@@ -278,6 +278,7 @@ declare module 'fastify' {
 
 export default fp<{ config: Config }>(async function upstream (app, opts) {
   const relay = new Relay(opts.config, app.metrics)
+  preloadTokenizer()
   app.decorate('relay', relay)
   app.addHook('onClose', async () => { await relay.close() })
 }, { name: 'upstream', dependencies: ['metrics'], fastify: '5.x' })
