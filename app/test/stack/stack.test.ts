@@ -367,8 +367,55 @@ t.test('bodies over the limit get a JSON 413 from nginx; bodies under it pass', 
   t.equal(ok.status, 200, `a body just under the limit reaches a gateway (${ok.body.slice(0, 120)})`)
 })
 
+/** Waits until the supervisor has restarted replica `index` (new pid, ready) and returns it. */
+async function restartedReplica (index: number, oldPid: number): Promise<StackState['gateways'][number] | undefined> {
+  const deadline = Date.now() + 20_000
+  while (Date.now() < deadline) {
+    const g = readState().gateways[index]
+    if (g?.pid != null && g.pid !== oldPid) {
+      const ready = await fetch(`${g.url}/readyz`).then((r) => r.status, () => 0)
+      if (ready === 200) return g
+    }
+    await sleep(100)
+  }
+  return undefined
+}
+
+t.test('a replica stopped gracefully (SIGTERM) under load', async (t) => {
+  const victim = readState().gateways[1]
+  if (victim === undefined || victim.pid === null) throw new Error('no replica to stop')
+  const victimPid = victim.pid
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 50, ca })
+  t.teardown(() => agent.destroy())
+  let done = 0
+  const results = await pool(2000, 50, async (): Promise<{ status?: number, body?: string, error?: string }> => {
+    try {
+      const res = await request('POST', '/v1/chat/completions', { agent, headers: authHeaders(loadKey), body: chat({ mock: { latency_ms: 30 } }), timeoutMs: 20_000 })
+      return { status: res.status, body: res.body }
+    } catch (err) {
+      return { error: (err as Error).message }
+    } finally {
+      if (++done === 400) process.kill(victimPid, 'SIGTERM')
+    }
+  })
+  t.same(results.filter((r) => r.error !== undefined).map((r) => r.error), [], 'no request failed at the connection level or timed out')
+  const failed = results.filter((r) => r.status !== 200)
+  for (const r of failed) {
+    let code = ''
+    try { code = (JSON.parse(r.body ?? '') as ErrorBody).error.code ?? '' } catch {}
+    // 502: nginx, the connection was reset; 503 shutting_down: the replica refused it.
+    t.ok((r.status === 502 && code === 'upstream_error') || (r.status === 503 && code === 'shutting_down'), `a failed request has a clean JSON error (${r.status} ${code})`)
+  }
+  t.ok(failed.length <= 50, `at most the requests in flight failed (${failed.length})`)
+  // nginx never re-sends a POST. A request it writes into a keep-alive connection while the
+  // replica stops must be served by it, not reset as idle or refused with 503.
+  t.equal(failed.length, 0, 'no request failed during the graceful stop', { todo: 'on SIGTERM the gateway resets idle keep-alive connections and answers 503 on open ones' })
+  const back = await restartedReplica(1, victimPid)
+  t.ok(back !== undefined, `restarted as pid ${back?.pid}`)
+})
+
 t.test('a replica killed under load: no connection errors, clean JSON errors, restarted', async (t) => {
-  const victim = state.gateways[0]
+  const victim = readState().gateways[0]
   if (victim === undefined || victim.pid === null) throw new Error('no replica to kill')
   const victimPid = victim.pid
   const agent = new https.Agent({ keepAlive: true, maxSockets: 50, ca })
@@ -397,6 +444,9 @@ t.test('a replica killed under load: no connection errors, clean JSON errors, re
       }
     }
   })
+  // nginx notices the dead replica's keep-alive connections a few milliseconds after the kernel
+  // closed them; a POST it wrote into one in that window is answered 502, never re-sent.
+  const SETTLE_MS = 250
   t.ok(Number.isFinite(killedAt), 'the replica was killed mid-run')
   t.ok(Number.isFinite(goneAt), `the replica was gone ${goneAt - killedAt} ms after SIGKILL`)
   const errors = results.filter((r) => r.error !== undefined)
@@ -404,32 +454,24 @@ t.test('a replica killed under load: no connection errors, clean JSON errors, re
   const failed = results.filter((r) => r.status !== undefined && r.status !== 200)
   for (const r of failed) {
     t.ok(r.status === 502 || r.status === 503, `failed request status ${r.status}`)
-    t.ok(r.start <= goneAt, `failed request started before the replica was gone (${r.start - goneAt} ms)`)
+    t.ok(r.start <= goneAt + SETTLE_MS, `failed request started before the replica was gone, or just after (${r.start - goneAt} ms)`)
     let type = ''
     try { type = (JSON.parse(r.body ?? '') as ErrorBody).error.type } catch {}
     t.equal(type, 'api_error', 'failed request has an OpenAI error body')
   }
   t.ok(failed.length <= 50, `only requests in flight at the kill failed (${failed.length})`)
-  const afterKill = results.filter((r) => r.start > goneAt)
+  const afterKill = results.filter((r) => r.start > goneAt + SETTLE_MS)
   t.ok(afterKill.length > 100, `${afterKill.length} requests started after the replica was gone`)
   t.same(afterKill.filter((r) => r.status !== 200).map((r) => `${r.status} at +${r.start - goneAt} ms`), [], 'every request started after the replica was gone succeeded')
   t.comment(`2000 requests: ${results.length - failed.length} ok, ${failed.length} failed with 502/503 at the kill`)
 
   // The supervisor restarts the replica, and nginx sends it traffic again.
-  let restarted: StackState['gateways'][number] | undefined
-  const deadline = Date.now() + 20_000
-  while (Date.now() < deadline) {
-    restarted = readState().gateways[0]
-    if (restarted?.pid != null && restarted.pid !== victimPid) {
-      const ready = await fetch(`${restarted.url}/readyz`).then((r) => r.status, () => 0)
-      if (ready === 200) break
-    }
-    await sleep(100)
-  }
-  t.ok(restarted?.pid != null && restarted.pid !== victimPid, `restarted as pid ${restarted?.pid}`)
+  const restarted = await restartedReplica(0, victimPid)
+  t.ok(restarted !== undefined, `restarted as pid ${restarted?.pid}`)
   t.ok((restarted?.restarts ?? 0) >= 1, 'restart counted')
+  const deadline = Date.now() + 20_000
   let served = 0
-  while (Date.now() < deadline + 15_000 && served === 0) {
+  while (Date.now() < deadline && served === 0) {
     await pool(30, 6, async () => await request('POST', '/v1/chat/completions', { agent, headers: authHeaders(loadKey), body: chat() }))
     served = await requestsTotal(restarted?.metricsUrl ?? '').catch(() => 0)
     if (served === 0) await sleep(250)
