@@ -42,8 +42,8 @@ fi
 
 passed=0; failed=0
 while read -r line; do
-  t=$(sed -E 's/.*total: ([0-9]+).*/\1/' <<<"$line"); p=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$line")
-  passed=$((passed + ${p:-0})); failed=$((failed + t - ${p:-0}))
+  p=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$line"); f=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$line")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 done < <(grep -E '^# \{ total: [0-9]+' "$log")
 echo
 echo "tests: $passed passed, $failed failed"

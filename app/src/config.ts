@@ -38,6 +38,8 @@ export interface Config {
   budgetUsdPerDay: number
   bodyLimitBytes: number
   shutdownGraceMs: number
+  /** after SIGTERM, keep serving (with Connection: close) this long before closing the listener */
+  shutdownDrainMs: number
   logLevel: string
   trustProxy: string
   streamPingIntervalMs: number
@@ -199,6 +201,7 @@ export function loadConfig (env: Env = process.env): Config {
     budgetUsdPerDay: num('BUDGET_USD_PER_DAY', 0),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    shutdownDrainMs: int('SHUTDOWN_DRAIN_MS', 0, 0, 600_000),
     logLevel,
     trustProxy: get('TRUST_PROXY') ?? 'loopback,uniquelocal',
     streamPingIntervalMs: int('STREAM_PING_INTERVAL_MS', 15_000, 0, 3_600_000),

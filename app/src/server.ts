@@ -33,10 +33,14 @@ async function main (): Promise<void> {
   const metrics = metricsServer(app)
   if (config.upstreams[0]?.apiKey === '') app.log.warn('UPSTREAM_API_KEY is empty: requests go to the upstream without a key')
 
-  closeWithGrace({ delay: config.shutdownGraceMs + 10_000, logger: false }, async ({ signal, err }) => {
+  closeWithGrace({ delay: config.shutdownDrainMs + config.shutdownGraceMs + 10_000, logger: false }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down')
     app.log.info({ signal, in_flight: app.relay.inFlight }, 'shutting down: no new requests, waiting for in-flight ones')
     app.shuttingDown = true
+    // Drain: /readyz fails and every response closes its connection, while the listener stays open.
+    // Behind nginx this runs longer than nginx's upstream keepalive_timeout, so by the end nginx
+    // holds no idle connection to this replica that a close could race with a new request.
+    if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs))
     // In-flight streams get the grace period; after it they end with an SSE error event.
     const grace = setTimeout(() => { app.relay.abortAll() }, config.shutdownGraceMs)
     grace.unref()

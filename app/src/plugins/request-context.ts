@@ -5,7 +5,6 @@ import type { GatewayKey } from '../lib/keys.js'
 import type { ModelEntry } from '../lib/models.js'
 import type { Usage } from '../lib/usage.js'
 import { ROUTE_LABELS } from './metrics.js'
-import { GatewayError } from '../errors.js'
 
 /** What each pipeline stage learns about a request; stages only add to it, accounting reads it at the end. */
 export interface RequestContext {
@@ -51,10 +50,9 @@ export default fp(async function requestContext (app) {
       app.metrics.requestEnded(route)
       finish(request, reply, performance.now())
     })
-    if (app.shuttingDown) {
-      reply.header('connection', 'close')
-      throw new GatewayError('shutting_down')
-    }
+    // While draining, requests are still served, but each connection closes after its response:
+    // a proxy in front learns the connection is gone without racing an idle close.
+    if (app.shuttingDown) reply.header('connection', 'close')
   })
 
   function finish (request: FastifyRequest, reply: FastifyReply, endedAt: number): void {

@@ -66,3 +66,26 @@ t.test('a stream longer than the grace period ends with an SSE error event, exit
   t.notMatch(text, /\[DONE\]/, 'no [DONE]: the client knows the answer is incomplete')
   t.equal(await gw.exited, 0, 'exit code 0')
 })
+
+t.test('with SHUTDOWN_DRAIN_MS, requests are still served during the drain and close their connection', async (t) => {
+  const mock = await startMock()
+  t.teardown(async () => { await mock.stop() })
+  const gw = await startGateway({ UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: `t:${hashKey(KEY)}`, SHUTDOWN_DRAIN_MS: '1500', READY_CACHE_MS: '0' })
+  t.teardown(async () => { await gw.stop('SIGKILL') })
+  const t0 = Date.now()
+  process.kill(gw.pid, 'SIGTERM')
+  await new Promise((r) => setTimeout(r, 200))
+  const res = await request(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] })
+  })
+  t.equal(res.statusCode, 200, 'served during the drain')
+  t.equal(res.headers.connection, 'close', 'and told to close the connection')
+  await res.body.dump()
+  const ready = await request(`${gw.url}/readyz`)
+  t.equal(ready.statusCode, 503, 'not ready while draining')
+  await ready.body.dump()
+  t.equal(await gw.exited, 0, 'exit code 0')
+  t.ok(Date.now() - t0 >= 1400, 'the listener stayed open for the drain period')
+})
