@@ -78,13 +78,14 @@ export async function supervise (dir, { repoDir, appDir }) {
   const publish = () => writeJsonAtomic(statePath, state)
   publish()
 
-  const services = []
+  // Started in this order, stopped in reverse: edge first, so no new requests arrive while the
+  // replicas drain (all replicas of a stage stop together).
+  const stages = []
   let stopping = false
 
   async function stopAll () {
-    // Edge first, so no new requests arrive while the replicas drain.
-    for (const svc of [...services].reverse()) {
-      await svc.stop('SIGTERM', svc.name === 'redis' ? 5000 : 15000).catch(() => {})
+    for (const stage of [...stages].reverse()) {
+      await Promise.all(stage.map(async (svc) => await svc.stop('SIGTERM', 15000).catch(() => {})))
     }
   }
 
@@ -164,6 +165,8 @@ export async function supervise (dir, { repoDir, appDir }) {
         BODY_LIMIT_BYTES: String(options.bodyLimit),
         CORS_ORIGINS: options.corsOrigins,
         LOG_LEVEL: options.logLevel,
+        // Longer than nginx's idle upstream keep-alive (2 s): a stopping replica drops no request.
+        SHUTDOWN_DRAIN_MS: '3000',
         SHUTDOWN_GRACE_MS: '5000',
         ...options.gatewayEnv
       },
@@ -244,18 +247,18 @@ export async function supervise (dir, { repoDir, appDir }) {
   // --- start, in dependency order -------------------------------------------------------------
   try {
     log(`starting in ${dir}`)
-    services.push(redis)
+    stages.push([redis])
     await redis.start(timeoutMs)
-    services.push(mock)
+    stages.push([mock])
     await mock.start(timeoutMs)
-    services.push(...gateways)
+    stages.push(gateways)
     await Promise.all(gateways.map((g) => g.start(timeoutMs)))
     renderNginx()
     nginxTest()
-    services.push(nginx)
+    stages.push([nginx])
     await nginx.start(timeoutMs)
     if (prometheus !== undefined) {
-      services.push(prometheus)
+      stages.push([prometheus])
       await prometheus.start(timeoutMs)
     }
   } catch (err) {
