@@ -24,6 +24,7 @@ interface Service {
   deploy?: { replicas?: number, resources?: { limits?: { cpus?: string, memory?: string } } }
   networks?: string[] | Record<string, unknown>
   command?: string | string[]
+  stop_grace_period?: string
 }
 interface Compose {
   services: Record<string, Service>
@@ -155,6 +156,16 @@ t.test('every setting the gateway reads is passed by compose and documented', as
   }
   t.equal(String(env.BODY_LIMIT_BYTES), String(services.nginx?.environment?.NGINX_CLIENT_MAX_BODY_SIZE), 'one body limit for nginx and the gateways')
   t.match(String(env.REDIS_URL), /@redis:6379$/)
+})
+
+t.test('a stopping replica outlasts nginx\'s idle connections to it, and Docker waits for it', async (t) => {
+  const def = (v: unknown): number => Number(/:-(\d+)/.exec(String(v))?.[1] ?? NaN)
+  const drainMs = def(services.gateway?.environment?.SHUTDOWN_DRAIN_MS)
+  const keepaliveS = def(services.nginx?.environment?.NGINX_UPSTREAM_KEEPALIVE_TIMEOUT)
+  t.ok(drainMs > keepaliveS * 1000, `SHUTDOWN_DRAIN_MS ${drainMs} ms > nginx upstream keepalive_timeout ${keepaliveS} s`)
+  const graceMs = 25_000 // the gateway's built-in SHUTDOWN_GRACE_MS
+  const stopS = Number(/^(\d+)s$/.exec(services.gateway?.stop_grace_period ?? '')?.[1] ?? NaN)
+  t.ok(stopS * 1000 > drainMs + graceMs, `stop_grace_period ${stopS} s covers drain + grace`)
 })
 
 t.test('nginx gets every template placeholder from its environment', async (t) => {
