@@ -43,6 +43,21 @@ async function waitFor (check: () => Promise<boolean>, timeoutMs: number, what: 
 await waitFor(async () => Number((await instantQuery(prom.url, 'count(up{job="llm-gateway"} == 1)'))[0]?.value[1] ?? 0) === gateways.length,
   20000, 'every replica scraped')
 
+// Counter series are born with the traffic that increments them, and a series first seen at its
+// final value has rate() 0. One request a replica, scraped before the test traffic, gives the request
+// counters a baseline, so ratio rules that need a non-zero denominator always have one.
+const warmedAt = Date.now() / 1000
+await Promise.all(gateways.map(async (g) => {
+  const res = await fetch(`${g.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${MAIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'warm up' }] })
+  })
+  await res.arrayBuffer()
+}))
+await waitFor(async () => Number((await instantQuery(prom.url, `count(timestamp(up{job="llm-gateway"}) > ${warmedAt + 1})`))[0]?.value[1] ?? 0) === gateways.length,
+  20000, 'every replica scraped after the warm-up')
+
 interface Sent { status: number, text: string }
 
 /** One request; `abortAfterChunks` reads that many body chunks of a stream, then goes away. */
