@@ -16,6 +16,6 @@ process.stdout.write([
   '',
   `  ${id}:${hashKey(key)}`,
   '',
-  'Options after the entry, separated by spaces: rpm=<requests per minute> models=<model>|<model>',
+  'Options after the entry, separated by spaces: rpm=<requests/min> tpm=<tokens/min> budget=<USD/day> models=<model>|<model>',
   ''
 ].join('\n'))
