@@ -9,6 +9,7 @@ import { clientResponseHeaders, headerString, upstreamRequestHeaders } from '../
 import type { ModelEntry, Target } from '../lib/models.js'
 import { BodyTooLarge, readBounded } from '../lib/read-body.js'
 import { CircuitBreaker } from '../lib/circuit-breaker.js'
+import { RelayAbort } from '../lib/relay-abort.js'
 import { SseScanner, usageFrom } from '../lib/sse-scanner.js'
 import { relayStream } from '../lib/stream-relay.js'
 import { TotalTimeout, fromTransportError, fromUpstreamStatus, invalidResponse, type UpstreamFailure } from '../lib/upstream-errors.js'
@@ -42,7 +43,7 @@ function deferred (): { promise: Promise<void>, resolve: () => void } {
 
 export class Relay {
   private readonly upstreams = new Map<string, Upstream>()
-  private readonly active = new Set<AbortController>()
+  private readonly active = new Set<RelayAbort>()
   private readonly secrets: string[]
 
   constructor (private readonly config: Config, private readonly metrics: FastifyRequest['server']['metrics']) {
@@ -105,7 +106,7 @@ export class Relay {
     const ctx = request.ctx
     const accounted = deferred()
     ctx.pendingUsage = accounted.promise
-    const ac = new AbortController()
+    const ac = new RelayAbort()
     let clientGone = false
     const onClose = (): void => {
       if (!reply.raw.writableFinished) { clientGone = true; ac.abort() }
@@ -115,7 +116,7 @@ export class Relay {
     const totalMs = this.config.timeouts.totalMs
     const total = totalMs > 0 ? setTimeout(() => { ac.abort(new TotalTimeout()) }, totalMs) : undefined
     const failureOf = (err: unknown): UpstreamFailure => {
-      const reason: unknown = ac.signal.reason
+      const reason: unknown = ac.reason
       if (reason instanceof ShutdownAbort) return { reason: 'reset', tryNext: false, error: new GatewayError('shutting_down') }
       return fromTransportError(reason instanceof TotalTimeout ? reason : err)
     }
@@ -141,7 +142,7 @@ export class Relay {
             path: up.cfg.basePath + job.path,
             headers: upstreamRequestHeaders(request.headers, request.id, up.cfg.apiKey, payload.length),
             body: payload,
-            signal: ac.signal
+            signal: ac
           })
         } catch (err) {
           if (clientGone) { up.breaker.release(); return reply.hijack() }
