@@ -17,12 +17,18 @@ import completions from './routes/v1/completions.js'
 import embeddings from './routes/v1/embeddings.js'
 import models from './routes/v1/models.js'
 import { randomUUID } from 'node:crypto'
+import type { LoggerOptions } from 'pino'
 
 declare module 'fastify' {
   interface FastifyInstance { gatewayConfig: Config }
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** pino options: the level, and redaction as a second line of defence (nothing secret is logged). */
+export function loggerOptions (config: Config): LoggerOptions {
+  return { level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.apiKey', '*.api_key', '*.authorization'], censor: '[redacted]' } }
+}
 
 export interface BuildOptions {
   /** a pino logger config or instance (tests pass a capturing stream) */
@@ -34,7 +40,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   const app = Fastify({
     ...(opts.loggerInstance !== undefined
       ? { loggerInstance: opts.loggerInstance }
-      : { logger: opts.logger ?? { level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.apiKey', '*.api_key'], censor: '[redacted]' } } }),
+      : { logger: opts.logger ?? loggerOptions(config) }),
     // One log line per request comes from request-context; Fastify's own request lines are off.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
