@@ -5,17 +5,20 @@ export class BodyTooLarge extends Error {
   constructor (readonly limit: number) { super(`upstream body exceeds ${limit} bytes`); this.name = 'BodyTooLarge' }
 }
 
+// Plain 'data'/'end' listeners: cheaper per response than an async iterator.
 export async function readBounded (body: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    const buf = chunk as Buffer
-    size += buf.length
-    if (size > limit) {
-      body.destroy()
-      throw new BodyTooLarge(limit)
-    }
-    chunks.push(buf)
-  }
-  return chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size)
+  return await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    body.on('data', (buf: Buffer) => {
+      size += buf.length
+      if (size > limit) {
+        body.destroy(new BodyTooLarge(limit))
+        return
+      }
+      chunks.push(buf)
+    })
+    body.once('error', reject)
+    body.once('end', () => { resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size)) })
+  })
 }

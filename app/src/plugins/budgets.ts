@@ -15,6 +15,11 @@ export class Budgets {
     private readonly onStoreError: (err: Error) => void
   ) {}
 
+  /** false when neither the defaults nor any key set a token or spend budget */
+  anyBudgets (keys: readonly GatewayKey[]): boolean {
+    return this.defaults.tpm > 0 || this.defaults.usdPerDay > 0 || keys.some((k) => (k.tpm ?? 0) > 0 || (k.budgetUsdPerDay ?? 0) > 0)
+  }
+
   private limitsOf (key: GatewayKey): { tpm: number, usdPerDay: number } {
     return { tpm: key.tpm ?? this.defaults.tpm, usdPerDay: key.budgetUsdPerDay ?? this.defaults.usdPerDay }
   }

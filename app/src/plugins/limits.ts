@@ -44,8 +44,10 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
     }
   })
 
-  app.addHook('onRequest', async (request, reply) => {
-    const key = request.ctx.key
-    if (key !== undefined) await app.budgets.check(key, reply)
-  })
+  if (app.budgets.anyBudgets(app.gatewayConfig.keys)) {
+    app.addHook('onRequest', async (request, reply) => {
+      const key = request.ctx.key
+      if (key !== undefined) await app.budgets.check(key, reply)
+    })
+  }
 }, { name: 'limits', dependencies: ['auth', 'metrics', 'budgets'], fastify: '5.x' })

@@ -30,6 +30,7 @@ export class GatewayMetrics {
   private readonly rateLimited: Counter<'scope'>
   private readonly streamAborts: Counter<'side'>
   // Children are looked up once per label combination, not built per request.
+  private readonly inFlightChildren = new Map<string, { inc: () => void, dec: () => void }>()
   private readonly children = new Map<string, { inc: (v?: number) => void } | { observe: (v: number) => void }>()
 
   constructor () {
@@ -66,8 +67,17 @@ export class GatewayMetrics {
     return child
   }
 
-  requestStarted (route: string): void { this.inFlight.labels(route).inc() }
-  requestEnded (route: string): void { this.inFlight.labels(route).dec() }
+  private gauge (route: string): { inc: () => void, dec: () => void } {
+    let child = this.inFlightChildren.get(route)
+    if (child === undefined) {
+      child = this.inFlight.labels(route)
+      this.inFlightChildren.set(route, child)
+    }
+    return child
+  }
+
+  requestStarted (route: string): void { this.gauge(route).inc() }
+  requestEnded (route: string): void { this.gauge(route).dec() }
 
   finished (f: Finished): void {
     const status = f.status >= 500 ? '5xx' : f.status >= 400 ? '4xx' : f.status >= 300 ? '3xx' : '2xx'

@@ -55,6 +55,9 @@ export default fp(async function requestContext (app) {
     if (app.shuttingDown) reply.header('connection', 'close')
   })
 
+  // The request line is info level; at warn and above skip building it at all.
+  const logRequests = ['info', 'debug', 'trace'].includes(app.log.level)
+
   function finish (request: FastifyRequest, reply: FastifyReply, endedAt: number): void {
     const ctx = request.ctx
     if (ctx.pendingUsage !== undefined) {
@@ -74,6 +77,7 @@ export default fp(async function requestContext (app) {
       app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
       if (ctx.key !== undefined) app.budgets.record(ctx.key, ctx.usage, ctx.costUsd ?? 0)
     }
+    if (!logRequests) return
     request.log.info({
       key: ctx.key?.id,
       method: request.method,
