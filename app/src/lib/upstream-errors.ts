@@ -93,7 +93,8 @@ function upstreamErrorMessage (body: string): { message?: string, code?: string 
 export function fromUpstreamStatus (status: number, headers: IncomingHttpHeaders, body: string, secrets: readonly string[]): UpstreamFailure | UpstreamPassthrough {
   if (status === 401 || status === 403) {
     // Never the upstream's text: it may quote the gateway's own key.
-    return { reason: 'auth', tryNext: true, error: new GatewayError('upstream_auth_failed') }
+    // A client retry cannot fix the gateway's own key.
+    return { reason: 'auth', tryNext: true, error: new GatewayError('upstream_auth_failed', { headers: { 'x-should-retry': 'false' } }) }
   }
   if (status === 429) {
     const { code, message } = upstreamErrorMessage(body)

@@ -35,6 +35,7 @@ t.test('upstream 401/403 never show the upstream text', async (t) => {
     t.equal(f.error.code, 'upstream_auth_failed')
     t.notMatch(JSON.stringify(f.error.toBody()), KEY)
     t.notMatch(f.error.message, /Incorrect/)
+    t.equal(f.error.headers['x-should-retry'], 'false', 'SDKs should not retry a key the client cannot fix')
   }
 })
 
