@@ -1,5 +1,5 @@
 // Gateway keys: generation, SHA-256 hashing, and parsing of `id:hash [rpm=N] [models=a|b]` entries.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 export interface GatewayKey {
   id: string
@@ -20,7 +20,8 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 const HASH_RE = /^[0-9a-f]{64}$/
 
 export function hashKey (key: string): string {
-  return createHash('sha256').update(key).digest('hex')
+  // One-shot hash: no Hash object per request.
+  return hash('sha256', key, 'hex')
 }
 
 export function generateKey (): string {

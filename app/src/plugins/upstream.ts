@@ -228,6 +228,8 @@ export class Relay {
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no'
     })
+    // Headers go out now, not with the first token: a reasoning model may think for a minute, and
+    // the client (and every proxy between) should know the stream is open.
     out.flushHeaders()
     const scanner = new SseScanner(job.injectUsage)
     const outcome = await relayStream({ body: res.body, res: out, scanner, pingIntervalMs: this.config.streamPingIntervalMs, clientGone, failureOf })

@@ -25,3 +25,15 @@ t.test('prompt text and token estimates', async (t) => {
   const n = await estimateTokens('The quick brown fox jumps over the lazy dog.')
   t.ok(n >= 8 && n <= 12, `about ten tokens (got ${n})`)
 })
+
+t.test('the JSON fast path still refuses prototype keys, escaped or not', async (t) => {
+  const { parseJsonBody } = await import('../../src/plugins/json-body.js')
+  t.same(parseJsonBody(Buffer.from('{"model":"m","messages":[]}')), { model: 'm', messages: [] })
+  t.same(parseJsonBody(Buffer.from('{"text":"caf\\u00e9"}')), { text: 'café' }, 'escapes parse (safe path)')
+  t.throws(() => parseJsonBody(Buffer.from('{"__proto__":{"x":1}}')))
+  t.throws(() => parseJsonBody(Buffer.from('{"\\u005f_proto__":{"x":1}}')), 'escaped __proto__')
+  t.throws(() => parseJsonBody(Buffer.from('{"a":{"constructor":{"prototype":{"x":1}}}}')))
+  t.same(parseJsonBody(Buffer.from('{"constructor":"fine"}')), { constructor: 'fine' }, 'a plain constructor string is data')
+  t.equal(({} as Record<string, unknown>).x, undefined, 'nothing polluted')
+  t.throws(() => parseJsonBody(Buffer.from('{"a":')), SyntaxError)
+})
