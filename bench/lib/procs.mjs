@@ -1,22 +1,11 @@
 // Child processes of one bench run: start, wait for, sample (/proc), and stop every one of them by PID.
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { readFileSync, createWriteStream } from 'node:fs'
+import { freePort, sleep } from '../../scripts/lib/procs.mjs'
+
+export { freePort, sleep }
 
 const started = new Set()
-
-/** A free TCP port on loopback (closed again before it is returned). */
-export async function freePort () {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.unref()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /**
  * Spawns `command` with a clean environment plus `env`; output goes to `logFile`.
@@ -129,4 +118,3 @@ export function childPids (pid) {
   }
 }
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
