@@ -1,17 +1,39 @@
-// Watches an upstream SSE stream as it passes: first token time, usage, [DONE], content for estimates.
+// Watches an upstream SSE stream as it passes: first token time, usage, [DONE], text for estimates.
 // It forwards whole events only and never re-serializes one; the single edit it makes is dropping the
-// usage-only chunk the gateway asked for on the client's behalf.
+// usage-only chunk the gateway asked for on the client's behalf. After the first token, a chunk costs
+// a few native byte searches: text is decoded only for the usage event, or at the end when an
+// estimate is needed.
 
 export interface ScannedUsage { promptTokens: number, completionTokens: number }
 
 const CONTENT_RE = /"(?:content|text|reasoning_content|arguments)":"((?:[^"\\]|\\.)*)"/g
-const MAX_CAPTURE_CHARS = 256 * 1024
+const FIRST_TOKEN_RE = /"(?:content|text|reasoning_content|arguments)":"(?:[^"\\]|\\.)|"tool_calls"/
+/** Bytes of events kept for a token estimate; past it the estimate is scaled by size. */
+const MAX_RETAINED_BYTES = 16 * 1024
+const EMPTY = Buffer.alloc(0)
 
 function eventBoundary (buf: Buffer): number {
   // End (exclusive) of the last complete event: after the last blank line (\n\n or \r\n\r\n).
   const lf = buf.lastIndexOf('\n\n')
   const crlf = buf.lastIndexOf('\r\n\r\n')
   return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4)
+}
+
+/** [start, end) of the event around byte `at`. */
+function eventAround (buf: Buffer, at: number): [number, number] {
+  const before = Math.max(buf.lastIndexOf('\n\n', at), buf.lastIndexOf('\r\n\r\n', at))
+  const start = before < 0 ? 0 : buf[before] === 0x0d ? before + 4 : before + 2
+  const lf = buf.indexOf('\n\n', at)
+  const crlf = buf.indexOf('\r\n\r\n', at)
+  const end = lf < 0 ? (crlf < 0 ? buf.length : crlf + 4) : crlf >= 0 && crlf < lf ? crlf + 4 : lf + 2
+  return [start, end]
+}
+
+function dataOf (event: string): string {
+  const at = event.indexOf('data:')
+  if (at < 0) return ''
+  const payload = event.slice(at + 5).trim()
+  return payload.includes('\ndata:') ? payload.split(/\r?\ndata:\s?/).join('\n') : payload
 }
 
 export function usageFrom (value: unknown): ScannedUsage | undefined {
@@ -29,10 +51,10 @@ export class SseScanner {
   usage: ScannedUsage | undefined
   sawDone = false
   sawError = false
-  events = 0
   private pending: Buffer | undefined
-  private captured: string[] = []
-  private capturedChars = 0
+  private readonly retained: Buffer[] = []
+  private retainedBytes = 0
+  private totalBytes = 0
 
   /** @param stripUsageChunk drop the `choices: []` usage chunk (the client did not ask for usage) */
   constructor (private readonly stripUsageChunk: boolean, private readonly now: () => number = performance.now.bind(performance)) {}
@@ -46,81 +68,55 @@ export class SseScanner {
       return EMPTY
     }
     this.pending = end < data.length ? data.subarray(end) : undefined
-    const complete = end === data.length ? data : data.subarray(0, end)
-    const text = complete.toString('utf8')
-    const dropped = this.scan(text)
-    return dropped === undefined ? complete : Buffer.from(dropped, 'utf8')
+    return this.scan(end === data.length ? data : data.subarray(0, end))
   }
 
   /** Whatever is left when the upstream ends (an unterminated last event). */
   flush (): Buffer {
-    const rest = this.pending ?? EMPTY
+    const rest = this.pending
     this.pending = undefined
-    if (rest.length > 0) {
-      const text = rest.toString('utf8') + '\n\n'
-      const dropped = this.scan(text)
-      return Buffer.from(dropped ?? text, 'utf8')
+    if (rest === undefined || rest.length === 0) return EMPTY
+    return this.scan(Buffer.concat([rest, Buffer.from('\n\n')]))
+  }
+
+  /** The generated text seen (for a token estimate when usage never comes), and the share it covers. */
+  capturedText (): { text: string, scale: number } {
+    const parts: string[] = []
+    for (const buf of this.retained) {
+      const text = buf.toString('utf8')
+      CONTENT_RE.lastIndex = 0
+      for (let m = CONTENT_RE.exec(text); m !== null; m = CONTENT_RE.exec(text)) {
+        const s = m[1] as string
+        try { parts.push(JSON.parse(`"${s}"`) as string) } catch { parts.push(s) }
+      }
     }
-    return rest
+    return { text: parts.join(''), scale: this.retainedBytes === 0 ? 1 : this.totalBytes / this.retainedBytes }
   }
 
-  /** The generated text seen so far (for a token estimate when usage never comes). */
-  capturedText (): string {
-    return this.captured.map((s) => {
-      try { return JSON.parse(`"${s}"`) as string } catch { return s }
-    }).join('')
-  }
-
-  /** Scans complete events; returns replacement text if an event was dropped, else undefined. */
-  private scan (text: string): string | undefined {
-    let out: string | undefined
-    let start = 0
-    while (start < text.length) {
-      let sep = text.indexOf('\n\n', start)
-      let sepLen = 2
-      const crlf = text.indexOf('\r\n\r\n', start)
-      if (crlf >= 0 && (sep < 0 || crlf < sep)) { sep = crlf; sepLen = 4 }
-      const stop = sep < 0 ? text.length : sep + sepLen
-      const event = text.slice(start, stop)
-      const keep = this.onEvent(event)
-      if (!keep && out === undefined) out = text.slice(0, start)
-      else if (keep && out !== undefined) out += event
-      start = stop
+  /** Scans complete events; returns what the client gets (the same buffer unless an event is dropped). */
+  private scan (buf: Buffer): Buffer {
+    this.totalBytes += buf.length
+    if (this.retainedBytes < MAX_RETAINED_BYTES) {
+      this.retained.push(buf)
+      this.retainedBytes += buf.length
+    }
+    if (this.firstTokenAt === undefined && FIRST_TOKEN_RE.test(buf.toString('utf8'))) this.firstTokenAt = this.now()
+    if (buf.indexOf('[DONE]') >= 0 && /(^|\n)data: ?\[DONE\]/.test(buf.toString('latin1'))) this.sawDone = true
+    if (buf.indexOf('{"error"') >= 0) this.sawError = true
+    let out = buf
+    let from = 0
+    for (let at = out.indexOf('"usage":{', from); at >= 0; at = out.indexOf('"usage":{', from)) {
+      const [start, end] = eventAround(out, at)
+      from = end
+      let doc: { usage?: unknown, choices?: unknown }
+      try { doc = JSON.parse(dataOf(out.subarray(start, end).toString('utf8'))) as typeof doc } catch { continue }
+      const usage = usageFrom(doc.usage)
+      if (usage !== undefined) this.usage = usage
+      if (this.stripUsageChunk && Array.isArray(doc.choices) && doc.choices.length === 0) {
+        out = Buffer.concat([out.subarray(0, start), out.subarray(end)])
+        from = start
+      }
     }
     return out
   }
-
-  /** Returns false when the event must not reach the client. */
-  private onEvent (event: string): boolean {
-    const at = event.indexOf('data:')
-    if (at < 0) return true // comments, keep-alives, ids
-    this.events++
-    let payload = event.slice(at + 5).trim()
-    if (payload.includes('\ndata:')) payload = payload.split(/\r?\ndata:\s?/).join('\n')
-    if (payload === '[DONE]') { this.sawDone = true; return true }
-    if (payload.startsWith('{"error"')) { this.sawError = true; return true }
-    if (this.firstTokenAt === undefined && payload.includes('"tool_calls"')) this.firstTokenAt = this.now()
-    if (this.capturedChars < MAX_CAPTURE_CHARS) {
-      CONTENT_RE.lastIndex = 0
-      for (let m = CONTENT_RE.exec(payload); m !== null; m = CONTENT_RE.exec(payload)) {
-        const s = m[1] as string
-        if (s.length === 0) continue
-        if (this.firstTokenAt === undefined) this.firstTokenAt = this.now()
-        this.captured.push(s)
-        this.capturedChars += s.length
-      }
-    } else if (this.firstTokenAt === undefined) {
-      this.firstTokenAt = this.now()
-    }
-    if (payload.includes('"usage":{')) {
-      let doc: { usage?: unknown, choices?: unknown }
-      try { doc = JSON.parse(payload) as typeof doc } catch { return true }
-      const usage = usageFrom(doc.usage)
-      if (usage !== undefined) this.usage = usage
-      if (this.stripUsageChunk && Array.isArray(doc.choices) && doc.choices.length === 0) return false
-    }
-    return true
-  }
 }
-
-const EMPTY = Buffer.alloc(0)

@@ -49,8 +49,14 @@ export async function streamResponse (request: FastifyRequest, reply: FastifyRep
   await accountUsage(request, job, scanner.usage, () => scanner.capturedText())
 }
 
+/** Tokens of the generated text; `scale` extrapolates when only the start of a long stream was kept. */
+async function estimateCompletion (seen: string | { text: string, scale: number }): Promise<number> {
+  if (typeof seen === 'string') return await estimateTokens(seen)
+  return Math.round((await estimateTokens(seen.text)) * seen.scale)
+}
+
 /** Usage from the upstream, or a tokenizer estimate labelled as such; then cost. */
-export async function accountUsage (request: FastifyRequest, job: RelayJob, upstream: { promptTokens: number, completionTokens: number } | undefined, completion: () => string): Promise<void> {
+export async function accountUsage (request: FastifyRequest, job: RelayJob, upstream: { promptTokens: number, completionTokens: number } | undefined, completion: () => string | { text: string, scale: number }): Promise<void> {
   const ctx = request.ctx
   let usage: Usage
   if (upstream !== undefined) {
@@ -58,7 +64,7 @@ export async function accountUsage (request: FastifyRequest, job: RelayJob, upst
   } else {
     usage = {
       promptTokens: await estimateTokens(promptText(job.body)),
-      completionTokens: await estimateTokens(completion()),
+      completionTokens: await estimateCompletion(completion()),
       source: 'estimated'
     }
   }

@@ -19,7 +19,7 @@ t.test('passes whole events through untouched and records first token, usage and
   t.equal(s.push(Buffer.from(usageChunk + 'data: [DONE]\n\n')).toString(), usageChunk + 'data: [DONE]\n\n')
   t.same(s.usage, { promptTokens: 11, completionTokens: 7 })
   t.ok(s.sawDone)
-  t.equal(s.capturedText(), 'Hel')
+  t.equal(s.capturedText().text, 'Hel')
 })
 
 t.test('drops only the usage-only chunk when asked to strip it', async (t) => {
@@ -44,7 +44,7 @@ t.test('holds a split event until it is complete, in any split position', async 
     const a = s.push(Buffer.from(stream.slice(0, cut))).toString()
     const b = s.push(Buffer.from(stream.slice(cut))).toString()
     t.equal(a + b + s.flush().toString(), expected, `split at ${cut}`)
-    t.equal(s.capturedText(), 'one two')
+    t.equal(s.capturedText().text, 'one two')
   }
 })
 
@@ -54,7 +54,7 @@ t.test('handles CRLF event separators and multi-byte text split across chunks', 
   const cut = ev.indexOf(0xe2) + 1 // inside the euro sign
   const out = Buffer.concat([s.push(ev.subarray(0, cut)), s.push(ev.subarray(cut))])
   t.same(out, ev)
-  t.equal(s.capturedText(), 'héllo €')
+  t.equal(s.capturedText().text, 'héllo €')
 })
 
 t.test('a zero usage is usage, not missing', async (t) => {
@@ -81,5 +81,24 @@ t.test('flush emits an unterminated last event', async (t) => {
   const s = new SseScanner(false)
   t.equal(s.push(Buffer.from('data: [DONE]')).length, 0)
   t.equal(s.flush().toString(), 'data: [DONE]\n\n')
+  t.ok(s.sawDone)
+})
+
+t.test('a long stream keeps only its start for estimates and scales by size', async (t) => {
+  const s = new SseScanner(false)
+  const ev = content('word ')
+  for (let i = 0; i < 2000; i++) s.push(Buffer.from(ev))
+  const { text, scale } = s.capturedText()
+  t.ok(text.length < 2000 * 5, 'not everything was kept')
+  t.ok(Math.abs(text.length * scale - 2000 * 5) / (2000 * 5) < 0.01, 'kept share × scale ≈ all of it')
+})
+
+t.test('a usage chunk split across pushes is still found and stripped', async (t) => {
+  const s = new SseScanner(true)
+  const half = Math.floor(usageChunk.length / 2)
+  const a = s.push(Buffer.from(content('x') + usageChunk.slice(0, half)))
+  const b = s.push(Buffer.from(usageChunk.slice(half) + 'data: [DONE]\n\n'))
+  t.equal(a.toString() + b.toString(), content('x') + 'data: [DONE]\n\n')
+  t.same(s.usage, { promptTokens: 11, completionTokens: 7 })
   t.ok(s.sawDone)
 })
