@@ -41,6 +41,9 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     ...(opts.loggerInstance !== undefined
       ? { loggerInstance: opts.loggerInstance }
       : { logger: opts.logger ?? loggerOptions(config) }),
+    // One log line per request comes from request-context; Fastify's own request lines are off,
+    // and no child logger is built per request: the lines carry the request id themselves.
+    childLoggerFactory: (logger) => logger,
     // One log line per request comes from request-context; Fastify's own request lines are off.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,

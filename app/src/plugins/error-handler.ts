@@ -52,7 +52,7 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, error: 
 export default fp(async function errorHandler (app) {
   app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
     const error = toGatewayError(err)
-    if (error.code === 'internal_error') request.log.error({ err: { type: err.name, message: err.message, stack: err.stack } }, 'unhandled error')
+    if (error.code === 'internal_error') request.log.error({ reqId: request.id, err: { type: err.name, message: err.message, stack: err.stack } }, 'unhandled error')
     return sendError(request, reply, error)
   })
   app.setNotFoundHandler((request, reply) => {

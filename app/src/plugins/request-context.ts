@@ -79,6 +79,7 @@ export default fp(async function requestContext (app) {
     }
     if (!logRequests) return
     request.log.info({
+      reqId: request.id,
       key: ctx.key?.id,
       method: request.method,
       route: ctx.route,
