@@ -27,6 +27,8 @@ export interface RelayJob {
   entry: ModelEntry | undefined
 }
 
+const USAGE_OPTION = Buffer.from('{"stream_options":{"include_usage":true},')
+
 class ShutdownAbort extends Error {
   constructor () { super('gateway shutting down'); this.name = 'ShutdownAbort' }
 }
@@ -97,7 +99,13 @@ export class Relay {
   }
 
   private payloadFor (job: RelayJob, upstreamModel: string): Buffer {
-    if (!job.injectUsage && upstreamModel === job.body.model) return job.raw
+    if (upstreamModel === job.body.model) {
+      if (!job.injectUsage) return job.raw
+      // Most streams: splice the option in front of the client's own bytes instead of re-serializing.
+      if (job.body.stream_options === undefined && job.raw[0] === 0x7b && job.raw.indexOf('"stream_options"') < 0) {
+        return Buffer.concat([USAGE_OPTION, job.raw.subarray(1)])
+      }
+    }
     const out: Record<string, unknown> = { ...job.body, model: upstreamModel }
     if (job.injectUsage) {
       const so = job.body.stream_options
