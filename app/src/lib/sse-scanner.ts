@@ -9,7 +9,7 @@ export interface ScannedUsage { promptTokens: number, completionTokens: number }
 const CONTENT_RE = /"(?:content|text|reasoning_content|arguments)":"((?:[^"\\]|\\.)*)"/g
 const FIRST_TOKEN_RE = /"(?:content|text|reasoning_content|arguments)":"(?:[^"\\]|\\.)|"tool_calls"/
 /** Bytes of events kept for a token estimate; past it the estimate is scaled by size. */
-const MAX_RETAINED_BYTES = 16 * 1024
+const MAX_RETAINED_BYTES = 8 * 1024
 const EMPTY = Buffer.alloc(0)
 
 function eventBoundary (buf: Buffer): number {
@@ -97,8 +97,10 @@ export class SseScanner {
   private scan (buf: Buffer): Buffer {
     this.totalBytes += buf.length
     if (this.retainedBytes < MAX_RETAINED_BYTES) {
-      this.retained.push(buf)
-      this.retainedBytes += buf.length
+      // A copy, not a view: a view would keep the whole socket read buffer behind it alive.
+      const kept = Buffer.from(buf.subarray(0, MAX_RETAINED_BYTES - this.retainedBytes))
+      this.retained.push(kept)
+      this.retainedBytes += kept.length
     }
     if (this.firstTokenAt === undefined && FIRST_TOKEN_RE.test(buf.toString('utf8'))) this.firstTokenAt = this.now()
     if (buf.indexOf('[DONE]') >= 0 && /(^|\n)data: ?\[DONE\]/.test(buf.toString('latin1'))) this.sawDone = true
