@@ -71,10 +71,6 @@ export class GatewayError extends Error {
   }
 }
 
-export function openAIError (code: ErrorCode, opts?: GatewayErrorOptions): GatewayError {
-  return new GatewayError(code, opts)
-}
-
 /** The SSE event that ends a stream that failed after it started (no [DONE] follows). */
 export function sseErrorEvent (err: GatewayError): string {
   return `data: ${JSON.stringify(err.toBody())}\n\n`
