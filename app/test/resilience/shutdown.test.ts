@@ -41,16 +41,21 @@ async function startStream (url: string, mock: Record<string, number>): Promise<
 
 t.test('an in-flight stream finishes after SIGTERM and the process exits 0', async (t) => {
   const gw = await gatewayWithMock(t, 10_000)
-  const s = await startStream(gw.url, { chunks: 8, chunk_delay_ms: 150 })
+  const s = await startStream(gw.url, { chunks: 15, chunk_delay_ms: 150 })
   await s.firstChunk
+  let streamDone = false
+  const text = s.text.then((x) => { streamDone = true; return x })
   process.kill(gw.pid, 'SIGTERM')
-  await new Promise((r) => setTimeout(r, 200))
-  // New connections are refused once the listener closed.
-  const refused = await request(`${gw.url}/healthz`).then((r) => r.statusCode, (err: Error) => (err as Error & { code?: string }).code)
+  // The listener closes promptly: new requests are refused while the stream still runs (~2 s).
+  let refused: number | string | undefined = 200
+  for (let i = 0; i < 30 && refused === 200 && !streamDone; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    refused = await request(`${gw.url}/healthz`, { reset: true }).then(async (r) => { await r.body.dump(); return r.statusCode }, (err: Error) => (err as Error & { code?: string }).code)
+  }
   t.not(refused, 200, `no new requests after SIGTERM (got ${String(refused)})`)
-  const text = await s.text
-  t.match(text, /tok7/, 'all content arrived')
-  t.match(text, /data: \[DONE\]/, 'the stream ended normally')
+  t.notOk(streamDone, 'refused while the in-flight stream was still running')
+  t.match(await text, /tok14/, 'all content arrived')
+  t.match(await text, /data: \[DONE\]/, 'the stream ended normally')
   t.equal(await gw.exited, 0, 'exit code 0')
 })
 
@@ -74,7 +79,15 @@ t.test('with SHUTDOWN_DRAIN_MS, requests are still served during the drain and c
   t.teardown(async () => { await gw.stop('SIGKILL') })
   const t0 = Date.now()
   process.kill(gw.pid, 'SIGTERM')
-  await new Promise((r) => setTimeout(r, 200))
+  // The drain has begun once readiness fails (the listener is still open).
+  let ready = 200
+  for (let i = 0; i < 40 && ready === 200; i++) {
+    await new Promise((r) => setTimeout(r, 25))
+    const r = await request(`${gw.url}/readyz`, { reset: true })
+    await r.body.dump()
+    ready = r.statusCode
+  }
+  t.equal(ready, 503, 'not ready while draining')
   const res = await request(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
@@ -83,9 +96,6 @@ t.test('with SHUTDOWN_DRAIN_MS, requests are still served during the drain and c
   t.equal(res.statusCode, 200, 'served during the drain')
   t.equal(res.headers.connection, 'close', 'and told to close the connection')
   await res.body.dump()
-  const ready = await request(`${gw.url}/readyz`)
-  t.equal(ready.statusCode, 503, 'not ready while draining')
-  await ready.body.dump()
   t.equal(await gw.exited, 0, 'exit code 0')
   t.ok(Date.now() - t0 >= 1400, 'the listener stayed open for the drain period')
 })
