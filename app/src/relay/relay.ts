@@ -170,7 +170,8 @@ export class Relay {
           try {
             text = (await readBounded(res.body, MAX_ERROR_BODY)).toString('utf8')
           } catch (err) {
-            if (clientGone) return reply.hijack()
+            // The client left while the error body was read: free a half-open probe slot.
+            if (clientGone) { up.breaker.release(); return reply.hijack() }
           }
           this.metrics.upstreamAttempt(up.cfg.name, ctx.model, (performance.now() - t0) / 1000)
           const mapped = fromUpstreamStatus(res.statusCode, res.headers, text, this.secrets)
