@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
 import { createMockUpstream, type MockConfigInput } from '../src/mock-upstream/app.js'
+import { waitFor } from './integration/fixtures/helpers.js'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed response bodies
 
@@ -164,11 +165,10 @@ t.test('hang: no headers until the client gives up; counted as aborted; close() 
   const ac = new AbortController()
   const pending = post(`${url}/v1/chat/completions`, chat).catch((e: Error) => e)
   const aborted = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat), signal: ac.signal }).catch((e: Error) => e)
-  await new Promise((resolve) => setTimeout(resolve, 100))
-  t.equal(mock.stats().in_flight, 2)
+  t.ok(await waitFor(() => mock.stats().in_flight === 2, 10_000), 'both requests in flight')
   ac.abort()
   t.type(await aborted, Error)
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(await waitFor(() => mock.stats().aborted === 1, 10_000), 'the abort was seen')
   const s = mock.stats()
   t.equal(s.aborted, 1)
   t.equal(s.in_flight, 1)
@@ -231,9 +231,7 @@ t.test('stall: words then silence until the client leaves', async (t) => {
   t.equal(await Promise.race([next, timeout]), 'silent')
   ac.abort()
   await next
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  t.equal(mock.stats().aborted, 1)
-  t.equal(mock.stats().in_flight, 0)
+  t.ok(await waitFor(() => mock.stats().aborted === 1 && mock.stats().in_flight === 0, 10_000), 'counted as aborted, nothing in flight')
 })
 
 t.test('fault_rate spreads faults evenly, starting with the first request', async (t) => {

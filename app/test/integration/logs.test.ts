@@ -29,7 +29,7 @@ t.test('a mix of requests: one JSON line each, no secrets, no prompt text', asyn
   const requestLines = (): Json[] => gw.logs().split('\n').filter((l) => l.trim() !== '').map((l) => {
     try { return JSON.parse(l) as Json } catch { return { unparsable: l } }
   }).filter((l) => l.msg === 'request')
-  t.ok(await waitFor(() => requestLines().length >= 5, 3000), 'request lines were written')
+  t.ok(await waitFor(() => requestLines().length >= 5, 10_000), 'request lines were written')
 
   const lines = gw.logs().split('\n').filter((l) => l.trim() !== '')
   for (const line of lines) {

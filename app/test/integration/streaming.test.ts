@@ -12,7 +12,7 @@ async function setup (t: Test, opts: TestGatewayOptions = {}): Promise<{ gw: Tes
 
 /** In-flight drops when accounting ends; a cut stream's first token estimate may load the tokenizer first. */
 async function inFlightIsZero (gw: TestGateway): Promise<boolean> {
-  return await waitFor(async () => await metricValue(gw.app, 'llm_gateway_requests_in_flight') === 0, 5000)
+  return await waitFor(async () => await metricValue(gw.app, 'llm_gateway_requests_in_flight') === 0, 10_000)
 }
 
 /**
@@ -44,17 +44,25 @@ async function abortAfter (url: string, body: unknown, headers: Record<string, s
 
 t.test('stream bytes reach the client as the upstream sends them', async (t) => {
   const { gw, url } = await setup(t)
-  const r = await streamTimed(url, chatBody({ stream: true, mock: { chunks: 3, chunk_delay_ms: 400 } }), gw.auth())
+  // The upstream holds the second chunk back for a minute: the first token can only reach the
+  // client within the wait below if nothing between them buffers it.
+  const r = await abortAfter(url, chatBody({ stream: true, mock: { chunks: 3, chunk_delay_ms: 60_000 } }), gw.auth(), {
+    ready: (text) => text.includes('"content":"tok0"'),
+    afterMs: 20_000
+  })
+  t.equal(r.status, 200)
+  t.match(r.text, /"content":"tok0"/, 'the first token arrived while the upstream held back the rest')
+  t.notMatch(r.text, /tok1|\[DONE\]/, 'nothing the upstream had not sent yet')
+  t.equal(gw.mock.stats().completed, 0, 'the upstream had not finished')
+  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 10_000), 'leaving aborted the held upstream request')
+})
+
+t.test('a paced stream arrives whole, in order, with the SSE headers', async (t) => {
+  const { gw, url } = await setup(t)
+  const r = await streamTimed(url, chatBody({ stream: true, mock: { chunks: 3, chunk_delay_ms: 50 } }), gw.auth())
   t.equal(r.status, 200)
   t.match(r.headers.get('content-type'), /^text\/event-stream/)
   t.equal(r.headers.get('x-accel-buffering'), 'no')
-  const first = r.chunks.find((c) => c.text.includes('"content":"tok0"'))
-  const last = r.chunks.at(-1)
-  t.ok(first !== undefined && last !== undefined, 'chunks arrived')
-  if (first === undefined || last === undefined) return
-  t.notOk(first.text.includes('[DONE]'), 'the first token came before the end of the stream')
-  const gap = last.at - first.at
-  t.ok(gap >= 600, `first token ${Math.round(gap)} ms before the last bytes (upstream paced 800 ms)`)
   const data = sseData(r.text)
   t.equal(data.at(-1), '[DONE]')
   t.equal(data.slice(0, -1).map((d) => (JSON.parse(d) as Json).choices[0]?.delta?.content ?? '').join(''), mockText(3))
@@ -86,7 +94,7 @@ t.test('include_usage not asked: the gateway still gets usage, the client sees n
   // the mock only sends (and reports) usage when the request carried include_usage: true
   t.same(gw.mock.stats().usage_reported, { prompt_tokens: 3, completion_tokens: 5 }, 'the upstream was asked for usage')
   const counted = async (type: string): Promise<number> => await metricValue(gw.app, 'llm_gateway_tokens_total', { model: 'gpt-4.1', type, source: 'upstream' })
-  t.ok(await waitFor(async () => await counted('completion') === 5, 2000), 'completion tokens from upstream usage')
+  t.ok(await waitFor(async () => await counted('completion') === 5, 10_000), 'completion tokens from upstream usage')
   t.equal(await counted('prompt'), 3)
   t.equal(await metricValue(gw.app, 'llm_gateway_tokens_total', { source: 'estimated' }), 0, 'nothing estimated')
 })
@@ -104,19 +112,19 @@ t.test('usage and cost are counted for non-stream answers too', async (t) => {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...gw.auth() }, body: JSON.stringify(chatBody()) })
   t.equal(res.status, 200)
   await res.arrayBuffer()
-  t.ok(await waitFor(async () => await metricValue(gw.app, 'llm_gateway_tokens_total', { source: 'upstream', type: 'prompt' }) === 3, 2000))
+  t.ok(await waitFor(async () => await metricValue(gw.app, 'llm_gateway_tokens_total', { source: 'upstream', type: 'prompt' }) === 3, 10_000))
   // gpt-4.1: $2 / 1M input, $8 / 1M output → 3·2e-6 + 5·8e-6
   t.ok(Math.abs(await metricValue(gw.app, 'llm_gateway_cost_usd_total', { model: 'gpt-4.1' }) - 46e-6) < 1e-9, 'cost from the price table')
 })
 
 t.test('a client that leaves mid-stream: upstream aborted, counted, in-flight back to 0', async (t) => {
   const { gw, url } = await setup(t)
-  const r = await abortAfter(url, chatBody({ stream: true, mock: { chunks: 20, chunk_delay_ms: 200 } }), gw.auth(), { ready: (text) => text.includes('"content":"tok0"') })
+  // the rest of the stream would take 19 minutes: an abort seen within the wait came from the client
+  const r = await abortAfter(url, chatBody({ stream: true, mock: { chunks: 20, chunk_delay_ms: 60_000 } }), gw.auth(), { ready: (text) => text.includes('"content":"tok0"') })
   t.equal(r.status, 200)
-  const t0 = performance.now()
-  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 1000), 'the mock saw the request aborted within 1 s')
-  t.ok(performance.now() - t0 < 1000)
-  t.ok(await waitFor(async () => await metricValue(gw.app, 'llm_gateway_stream_aborts_total', { side: 'client' }) === 1, 1000), 'stream_aborts_total{side="client"} is 1')
+  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 10_000), 'the mock saw the request aborted')
+  t.equal(gw.mock.stats().completed, 0, 'the stream never ran to its end')
+  t.ok(await waitFor(async () => await metricValue(gw.app, 'llm_gateway_stream_aborts_total', { side: 'client' }) === 1, 10_000), 'stream_aborts_total{side="client"} is 1')
   t.equal(await metricValue(gw.app, 'llm_gateway_stream_aborts_total', { side: 'upstream' }), 0)
   t.ok(await inFlightIsZero(gw), 'requests_in_flight back to 0')
   t.equal(gw.mock.stats().in_flight, 0)
@@ -124,25 +132,21 @@ t.test('a client that leaves mid-stream: upstream aborted, counted, in-flight ba
 
 t.test('a client that leaves before the first token: upstream aborted', async (t) => {
   const { gw, url } = await setup(t)
-  const t0 = performance.now()
-  // the response headers arrive at once; the first token would come 2 s later
-  const r = await abortAfter(url, chatBody({ stream: true, mock: { first_chunk_delay_ms: 2000 } }), gw.auth(), { afterMs: 150 })
+  // the response headers arrive at once; the first token would come a minute later
+  const r = await abortAfter(url, chatBody({ stream: true, mock: { first_chunk_delay_ms: 60_000 } }), gw.auth(), { afterMs: 150 })
   t.equal(r.status, 200)
   t.notOk(r.text.includes('tok0'), 'left before any token')
-  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 1000), 'the mock saw the request aborted')
-  t.ok(performance.now() - t0 < 1500, 'well before the first token was due')
+  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 10_000), 'the mock saw the request aborted, long before the first token was due')
   t.ok(await inFlightIsZero(gw), 'requests_in_flight back to 0')
 })
 
 t.test('a client that leaves a non-stream request: upstream aborted', async (t) => {
   const { gw, url } = await setup(t)
   const ac = new AbortController()
-  const t0 = performance.now()
   const timer = setTimeout(() => { ac.abort() }, 200)
   t.teardown(() => { clearTimeout(timer) })
-  await t.rejects(fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...gw.auth() }, body: JSON.stringify(chatBody({ mock: { latency_ms: 2000 } })), signal: ac.signal }))
-  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 1000), 'the mock saw the request aborted')
-  t.ok(performance.now() - t0 < 1500, 'before the upstream would have answered')
+  await t.rejects(fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...gw.auth() }, body: JSON.stringify(chatBody({ mock: { latency_ms: 60_000 } })), signal: ac.signal }))
+  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 10_000), 'the mock saw the request aborted, long before it would have answered')
   t.ok(await inFlightIsZero(gw), 'requests_in_flight back to 0')
 })
 
@@ -151,7 +155,7 @@ t.test('time to first token is observed for a stream', async (t) => {
   const r = await streamTimed(url, chatBody({ stream: true, mock: { first_chunk_delay_ms: 300 } }), gw.auth())
   t.equal(r.status, 200)
   const name = 'llm_gateway_time_to_first_token_seconds'
-  t.ok(await waitFor(async () => (await histogram(gw.app, name, { model: 'gpt-4.1' })).count === 1, 2000), 'one TTFT sample')
+  t.ok(await waitFor(async () => (await histogram(gw.app, name, { model: 'gpt-4.1' })).count === 1, 10_000), 'one TTFT sample')
   const { sum } = await histogram(gw.app, name, { model: 'gpt-4.1' })
   t.ok(sum >= 0.25 && sum < 2, `TTFT reflects the upstream's 300 ms delay (${sum.toFixed(3)} s)`)
 })

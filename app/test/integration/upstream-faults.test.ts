@@ -113,8 +113,8 @@ t.test('a hanging upstream: 504 upstream_timeout after the headers timeout, upst
   const res = await injectPost(gw, chat, chatBody({ mock: { fault: 'hang' } }))
   const ms = performance.now() - t0
   assertOpenAIError(t, res, 504, 'api_error', 'upstream_timeout')
-  t.ok(ms >= 250 && ms < 3000, `answered after the 300 ms timeout (${Math.round(ms)} ms)`)
-  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 1000), 'the mock saw the request aborted')
+  t.ok(ms >= 250 && ms < 20_000, `answered after the 300 ms timeout, not never (${Math.round(ms)} ms)`)
+  t.ok(await waitFor(() => gw.mock.stats().aborted === 1, 10_000), 'the mock saw the request aborted')
   t.equal(await upstreamErrors(gw, 'timeout'), 1)
 })
 
@@ -128,9 +128,9 @@ t.test('a stream that stalls mid-way ends with an upstream_timeout error event a
   t.notOk(done, 'no [DONE]')
   t.equal(events.at(-1)?.error?.code, 'upstream_timeout', 'the last event is the error')
   t.equal(events.slice(0, -1).map((e) => e.choices?.[0]?.delta?.content ?? '').join(''), 'tok0 tok1', 'the chunks before the stall')
-  t.ok(ms < 3000, `ended soon after the idle timeout (${Math.round(ms)} ms)`)
+  t.ok(ms >= 250 && ms < 20_000, `ended by the idle timeout, not never (${Math.round(ms)} ms)`)
   t.equal(await upstreamErrors(gw, 'idle_timeout'), 1)
-  t.ok(await waitFor(() => gw.mock.stats().in_flight === 0, 1000), 'the upstream request was ended')
+  t.ok(await waitFor(() => gw.mock.stats().in_flight === 0, 10_000), 'the upstream request was ended')
 })
 
 t.test('a non-stream body that stalls: 504 upstream_timeout, counted as idle_timeout', async (t) => {

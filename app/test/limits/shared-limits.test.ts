@@ -3,6 +3,8 @@ import t, { type Test } from 'tap'
 import { hashKey } from '../../src/lib/keys.js'
 import { freePort, startProcess, type Proc } from '../support/procs.js'
 import { chatBody, metricValue, startTestGateway, type TestGateway } from '../support/gateway.js'
+import { waitFor } from '../integration/fixtures/helpers.js'
+import { Redis } from 'ioredis'
 
 const KEY = 'sk-gw-limits-test-key'
 
@@ -48,18 +50,25 @@ t.test('two instances on one Redis share a key\'s requests per minute', async (t
 
 t.test('tokens per minute: once used up, 429 until the next minute (shared in Redis)', async (t) => {
   const redisUrl = await startRedis(t)
-  // Counters are per clock minute: start well inside one so the test never straddles two.
-  const left = 60_000 - (Date.now() % 60_000)
-  if (left < 5000) await new Promise((r) => setTimeout(r, left + 50))
   const a = await gateway(t, redisUrl, 'tpm=10')
   const b = await gateway(t, redisUrl, 'tpm=10')
+  // Counters are per clock minute: start well inside one so the test never straddles two.
+  const left = 60_000 - (Date.now() % 60_000)
+  if (left < 20_000) await new Promise((r) => setTimeout(r, left + 50))
   // The mock reports prompt words + 5 completion tokens: 3 + 5 = 8 tokens a request.
   const first = await chat(a)
   t.equal(first.status, 200)
   t.equal(first.headers['x-ratelimit-limit-tokens'], '10')
-  await new Promise((r) => setTimeout(r, 100)) // the charge is written after the response
+  // The charge is written after the response: wait until Redis holds it.
+  const redis = new Redis(redisUrl, { lazyConnect: true })
+  t.teardown(() => { redis.disconnect() })
+  const used = async (): Promise<number> => {
+    const keys = await redis.keys('llm-gw:tpm:k:*')
+    return keys.length === 0 ? 0 : Number(await redis.get(keys[0]!))
+  }
+  t.ok(await waitFor(async () => await used() === 8, 10_000), 'the first request charged 8 tokens')
   t.equal((await chat(b)).status, 200, '8 of 10 used: still allowed')
-  await new Promise((r) => setTimeout(r, 100))
+  t.ok(await waitFor(async () => await used() === 16, 10_000), 'the second request charged 8 more')
   const over = await chat(a)
   t.equal(over.status, 429, '16 of 10 used: refused on the other instance too')
   t.equal(over.body.error?.code, 'rate_limit_exceeded')

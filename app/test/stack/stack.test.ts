@@ -240,14 +240,13 @@ t.test('requests spread over all replicas; X-Request-ID is generated or kept', a
   const unsafe = await request('GET', '/v1/models', { headers: { ...authHeaders(), 'x-request-id': 'bad id "quoted"' } })
   t.match(String(unsafe.headers['x-request-id']), /^[0-9a-f]{32}$/, 'an unsafe client id is replaced')
 
-  const log = readFileSync(state.nginx.accessLog, 'utf8')
-  const line = log.split('\n').find((l) => l.includes('"client-id-42"'))
+  const line = (await accessLogLines('"client-id-42"', 1))[0]
   t.ok(line, 'the access log has the request')
   const entry = JSON.parse(line ?? '{}') as Record<string, unknown>
   for (const field of ['upstream_addr', 'upstream_connect_time', 'upstream_header_time', 'upstream_response_time']) {
     t.not(entry[field], '', `access log ${field}`)
   }
-  t.notOk(log.includes(key), 'no gateway key in the access log')
+  t.notOk(readFileSync(state.nginx.accessLog, 'utf8').includes(key), 'no gateway key in the access log')
 })
 
 t.test('/metrics and unknown paths are JSON 404s at the edge', async (t) => {
@@ -274,7 +273,7 @@ t.test('a per-key limit holds in total across the three replicas', async (t) => 
     t.match(String(r.headers['retry-after']), /^\d+$/, 'Retry-After in seconds')
   }
   // The 30 requests were spread over the replicas, so the limit really was shared.
-  const log = readFileSync(state.nginx.accessLog, 'utf8').split('\n').filter((l) => l.includes('"limited-'))
+  const log = await accessLogLines('"limited-', 30)
   const replicas = new Set(log.map((l) => (JSON.parse(l) as { upstream_addr: string }).upstream_addr))
   t.ok(replicas.size >= 2, `limited key's requests reached ${replicas.size} replicas`)
 })
@@ -311,46 +310,63 @@ t.test('CORS: one Access-Control-Allow-Origin for allowed origins, none for othe
   }
 })
 
-t.test('SSE streams through nginx unbuffered and uncompressed', async (t) => {
-  const session = http2.connect(state.nginx.httpsUrl, { ca })
-  t.teardown(() => session.close())
-  const started = Date.now()
-  const events: Array<{ at: number, data: string }> = []
-  const headers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
-    const req = session.request({
-      ':method': 'POST',
-      ':path': '/v1/chat/completions',
-      ...authHeaders(),
-      'accept-encoding': 'gzip, br'
-    })
-    let h: http2.IncomingHttpHeaders = {}
+/**
+ * An HTTP/2 stream request through nginx. Resolves with the headers and the `data:` events read
+ * until `enough` says so (then the request is cancelled) or until the stream ends.
+ */
+async function h2Stream (session: http2.ClientHttp2Session, body: string, enough: (events: string[]) => boolean = () => false): Promise<{ headers: http2.IncomingHttpHeaders, events: string[], ended: boolean }> {
+  return await new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', ...authHeaders(), 'accept-encoding': 'gzip, br' })
+    let headers: http2.IncomingHttpHeaders = {}
+    const events: string[] = []
     let buf = ''
+    let settled = false
+    const settle = (ended: boolean): void => {
+      if (settled) return
+      settled = true
+      if (!ended) req.close(http2.constants.NGHTTP2_CANCEL)
+      resolve({ headers, events, ended })
+    }
     req.setEncoding('utf8')
-    req.setTimeout(15_000, () => req.close(http2.constants.NGHTTP2_CANCEL))
-    req.on('response', (r) => { h = r })
+    req.setTimeout(20_000, () => { settle(false) })
+    req.on('response', (h) => { headers = h })
     req.on('data', (d: string) => {
       buf += d
       let idx
       while ((idx = buf.indexOf('\n\n')) >= 0) {
         const event = buf.slice(0, idx)
         buf = buf.slice(idx + 2)
-        for (const line of event.split('\n')) if (line.startsWith('data: ')) events.push({ at: Date.now() - started, data: line.slice(6) })
+        for (const line of event.split('\n')) if (line.startsWith('data: ')) events.push(line.slice(6))
       }
+      if (enough(events)) settle(false)
     })
-    req.on('end', () => resolve(h))
-    req.on('error', reject)
-    req.end(chat({ stream: true, mock: { chunks: 3, chunk_delay_ms: 1500 } }))
+    req.on('end', () => { settle(true) })
+    req.on('error', (err) => { if (!settled) reject(err) })
+    req.end(body)
   })
-  t.equal(headers[':status'], 200)
-  t.match(String(headers['content-type']), /^text\/event-stream/)
-  t.equal(headers['content-encoding'], undefined, 'not compressed')
-  const first = events[0]
-  t.ok(first !== undefined && first.at < 1000, `first event after ${first?.at} ms, while the rest is held 1500 ms`)
-  const last = events[events.length - 1]
-  t.equal(last?.data, '[DONE]', 'ends with [DONE]')
-  t.ok((last?.at ?? 0) >= 2800, `stream took ${last?.at} ms (two 1500 ms gaps)`)
-  const contents = events.filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data) as { choices: Array<{ delta: { content?: string } }> })
-  t.equal(contents.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'tok0 tok1 tok2', 'all three chunks arrived in order')
+}
+
+const contentOf = (events: string[]): string => events.filter((e) => e !== '[DONE]')
+  .map((e) => (JSON.parse(e) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '').join('')
+
+t.test('SSE streams through nginx unbuffered and uncompressed', async (t) => {
+  const session = http2.connect(state.nginx.httpsUrl, { ca })
+  t.teardown(() => session.close())
+  // The upstream holds the second chunk back for a minute: the first can only arrive within the
+  // request's 20 s timeout if neither nginx nor the gateway buffers or compresses the stream.
+  const held = await h2Stream(session, chat({ stream: true, mock: { chunks: 3, chunk_delay_ms: 60_000 } }), (events) => contentOf(events).includes('tok0'))
+  t.equal(held.headers[':status'], 200)
+  t.match(String(held.headers['content-type']), /^text\/event-stream/)
+  t.equal(held.headers['content-encoding'], undefined, 'not compressed')
+  t.equal(contentOf(held.events), 'tok0', 'the first chunk arrived while the upstream held back the rest')
+  t.notOk(held.ended, 'before the stream ended')
+
+  const whole = await h2Stream(session, chat({ stream: true, mock: { chunks: 3, chunk_delay_ms: 100 } }))
+  t.equal(whole.headers[':status'], 200)
+  t.equal(whole.headers['content-encoding'], undefined, 'not compressed')
+  t.ok(whole.ended, 'a paced stream runs to its end')
+  t.equal(whole.events.at(-1), '[DONE]', 'ends with [DONE]')
+  t.equal(contentOf(whole.events), 'tok0 tok1 tok2', 'all three chunks arrived in order')
 })
 
 t.test('bodies over the limit get a JSON 413 from nginx; bodies under it pass', async (t) => {
@@ -366,6 +382,22 @@ t.test('bodies over the limit get a JSON 413 from nginx; bodies under it pass', 
   const ok = await request('POST', '/v1/chat/completions', { headers: authHeaders(), body: under })
   t.equal(ok.status, 200, `a body just under the limit reaches a gateway (${ok.body.slice(0, 120)})`)
 })
+
+/** Lines of nginx's access log that contain `needle`, once there are `count` of them (nginx logs after it has answered). */
+async function accessLogLines (needle: string, count: number): Promise<string[]> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const lines = readFileSync(state.nginx.accessLog, 'utf8').split('\n').filter((l) => l.includes(needle))
+    if (lines.length >= count || Date.now() > deadline) return lines
+    await sleep(50)
+  }
+}
+
+/** Requests the mock upstream is answering right now. */
+async function mockInFlight (): Promise<number> {
+  const stats = await (await fetch(`${state.mock.url}/_mock/stats`)).json() as { in_flight: number }
+  return stats.in_flight
+}
 
 /** Waits until the supervisor has restarted replica `index` (new pid, ready) and returns it. */
 async function restartedReplica (index: number, oldPid: number): Promise<StackState['gateways'][number] | undefined> {
@@ -446,7 +478,7 @@ t.test('a replica killed under load: no connection errors, clean JSON errors, re
   })
   // nginx notices the dead replica's keep-alive connections a few milliseconds after the kernel
   // closed them; a POST it wrote into one in that window is answered 502, never re-sent.
-  const SETTLE_MS = 250
+  const SETTLE_MS = 500
   t.ok(Number.isFinite(killedAt), 'the replica was killed mid-run')
   t.ok(Number.isFinite(goneAt), `the replica was gone ${goneAt - killedAt} ms after SIGKILL`)
   const errors = results.filter((r) => r.error !== undefined)
@@ -461,7 +493,7 @@ t.test('a replica killed under load: no connection errors, clean JSON errors, re
   }
   t.ok(failed.length <= 50, `only requests in flight at the kill failed (${failed.length})`)
   const afterKill = results.filter((r) => r.start > goneAt + SETTLE_MS)
-  t.ok(afterKill.length > 100, `${afterKill.length} requests started after the replica was gone`)
+  t.ok(afterKill.length > 50, `${afterKill.length} requests started after the replica was gone`)
   t.same(afterKill.filter((r) => r.status !== 200).map((r) => `${r.status} at +${r.start - goneAt} ms`), [], 'every request started after the replica was gone succeeded')
   t.comment(`2000 requests: ${results.length - failed.length} ok, ${failed.length} failed with 502/503 at the kill`)
 
@@ -480,14 +512,18 @@ t.test('a replica killed under load: no connection errors, clean JSON errors, re
 })
 
 t.test('edge limits answer JSON 429 with Retry-After', async (t) => {
-  await execFileP(process.execPath, [launcher, 'reload', '--dir', dir, '--edge-rate', '1r/s', '--edge-burst', '5', '--edge-conn', '2'], { timeout: 60_000 })
+  // 1 request a minute after a burst of 5: the burst below is refused however slowly it runs.
+  await execFileP(process.execPath, [launcher, 'reload', '--dir', dir, '--edge-rate', '1r/m', '--edge-burst', '5', '--edge-conn', '2'], { timeout: 60_000 })
 
   // Two held streams use up the address's two concurrent requests.
+  const inFlightBefore = await mockInFlight()
   const streams = [0, 1].map(async () => await request('POST', '/v1/chat/completions', {
     headers: authHeaders(loadKey),
-    body: chat({ stream: true, mock: { chunks: 2, chunk_delay_ms: 1500 } })
+    body: chat({ stream: true, mock: { chunks: 2, chunk_delay_ms: 5000 } }),
+    timeoutMs: 30_000
   }))
-  await sleep(400)
+  const deadline = Date.now() + 20_000
+  while (await mockInFlight() < inFlightBefore + 2 && Date.now() < deadline) await sleep(50)
   const third = await request('GET', '/v1/models', { headers: authHeaders(loadKey) })
   const connErr = openAIError(t, third, 429, 'rate_limit_error')
   t.equal(connErr?.code, 'rate_limit_exceeded')
@@ -496,11 +532,11 @@ t.test('edge limits answer JSON 429 with Retry-After', async (t) => {
   const held = await Promise.all(streams)
   t.same(held.map((r) => r.status), [200, 200], 'the held streams completed')
 
-  // Then a quick sequence exhausts the per-address rate (burst 5, then 1 a second).
+  // Then a quick sequence exhausts the per-address rate (burst 5, then 1 a minute).
   const burst: Res[] = []
   for (let i = 0; i < 20; i++) burst.push(await request('GET', '/v1/models', { headers: authHeaders(loadKey) }))
   const rejected = burst.filter((r) => r.status === 429)
-  t.ok(rejected.length >= 10, `${rejected.length} of 20 rejected at the edge`)
+  t.ok(rejected.length >= 14, `${rejected.length} of 20 rejected at the edge`)
   const reqErr = openAIError(t, rejected[0] ?? burst[0]!, 429, 'rate_limit_error')
   t.match(reqErr?.message ?? '', /too many requests/i, 'limit_req answered')
   t.equal(rejected[0]?.headers['retry-after'], '1')
