@@ -1,5 +1,6 @@
 // The only file that listens: API and metrics ports, signals, graceful shutdown.
 import { createServer, type Server } from 'node:http'
+import { Server as NetServer } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp, loggerOptions } from './app.js'
@@ -17,6 +18,19 @@ function metricsServer (app: Awaited<ReturnType<typeof buildApp>>): Server {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`)
     })
   })
+}
+
+/** How long a connection accepted just before shutdown gets to deliver its request. */
+const CONNECTION_SETTLE_MS = 500
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/**
+ * Closes the listening socket only. `http.Server#close` would also close every idle connection at
+ * once; this resolves when the last open connection has ended.
+ */
+async function stopAccepting (server: Server): Promise<void> {
+  await new Promise<void>((resolve) => { NetServer.prototype.close.call(server, () => { resolve() }) })
 }
 
 async function main (): Promise<void> {
@@ -44,13 +58,20 @@ async function main (): Promise<void> {
     // Drain: /readyz fails and every response closes its connection, while the listener stays open.
     // Behind nginx this runs longer than nginx's upstream keepalive_timeout, so by the end nginx
     // holds no idle connection to this replica that a close could race with a new request.
-    if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs))
+    if (config.shutdownDrainMs > 0) await sleep(config.shutdownDrainMs)
     // In-flight streams get the grace period; after it they end with an SSE error event.
     const grace = setTimeout(() => { app.relay.abortAll() }, config.shutdownGraceMs)
     grace.unref()
-    // Keep-alive connections whose stream just ended would hold close() open until their idle timeout.
+    // Stop accepting, but keep the open connections: one accepted a moment ago has its request on
+    // the way, and closing it as idle would fail that request (nginx never re-sends a POST). A new
+    // connection attempt is refused, which nginx does retry on another replica.
+    const connectionsClosed = stopAccepting(app.server)
+    await sleep(CONNECTION_SETTLE_MS)
+    // Keep-alive connections whose stream just ended would stay open until their idle timeout.
     const sweep = setInterval(() => { app.server.closeIdleConnections() }, 100)
     sweep.unref()
+    app.server.closeIdleConnections()
+    await connectionsClosed
     await app.close()
     clearTimeout(grace)
     clearInterval(sweep)

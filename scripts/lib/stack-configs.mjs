@@ -58,7 +58,7 @@ export function renderNativeNginx ({ repoDir, dir, state, options }) {
       NGINX_LIMIT_CONN: String(options.edge.conn),
       NGINX_PROXY_READ_TIMEOUT: '600s',
       // Below the gateways' SHUTDOWN_DRAIN_MS (3 s, see the supervisor), as in compose.
-      NGINX_UPSTREAM_KEEPALIVE_TIMEOUT: '2s',
+      NGINX_UPSTREAM_KEEPALIVE_TIMEOUT: '1s',
       NGINX_ACME_ROOT: state.nginx.acmeRoot
     }
   })

@@ -8,10 +8,13 @@ import { fromTransportError, type UpstreamFailure } from './upstream-errors.js'
 
 const PING = Buffer.from(': ping\n\n')
 
+/** Who ended a stream early: the client, the upstream, or the gateway itself (shutdown). */
+export type AbortSide = 'client' | 'upstream' | 'gateway'
+
 export interface StreamOutcome {
   scanner: SseScanner
   /** who ended the stream early, if anyone */
-  abortedBy?: 'client' | 'upstream'
+  abortedBy?: AbortSide
   failure?: UpstreamFailure
 }
 
@@ -71,7 +74,7 @@ export async function relayStream (opts: StreamRelayOptions): Promise<StreamOutc
       const failure = (opts.failureOf ?? fromTransportError)(err)
       // A half-received event is dropped: the client gets whole events, then the error event.
       if (!res.writableEnded && !res.destroyed) res.end(sseErrorEvent(failure.error))
-      finish({ abortedBy: 'upstream', failure })
+      finish({ abortedBy: failure.byGateway === true ? 'gateway' : 'upstream', failure })
     })
     armPing()
   })

@@ -12,6 +12,8 @@ export interface UpstreamFailure {
   error: GatewayError
   /** another target may succeed where this one failed (and no request was half-processed) */
   tryNext: boolean
+  /** the gateway ended the request itself (shutdown): not the upstream's failure */
+  byGateway?: true
 }
 
 /** An upstream 4xx whose own OpenAI error body the client should see (scrubbed). */

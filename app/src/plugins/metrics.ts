@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { LeanCounter, LeanGauge, LeanHistogram } from '../lib/lean-metrics.js'
+import type { AbortSide } from '../lib/stream-relay.js'
 import type { Usage } from '../lib/usage.js'
 
 // Seconds: from a fast cached answer to a long reasoning stream.
@@ -72,7 +73,7 @@ export class GatewayMetrics {
     this.rateLimited.with(scope).value++
   }
 
-  streamAborted (side: 'client' | 'upstream'): void {
+  streamAborted (side: AbortSide): void {
     this.streamAborts.with(side).value++
   }
 }

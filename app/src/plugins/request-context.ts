@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayKey } from '../lib/keys.js'
+import type { AbortSide } from '../lib/stream-relay.js'
 import type { ModelEntry } from '../lib/models.js'
 import type { Usage } from '../lib/usage.js'
 import { ROUTE_LABELS } from './metrics.js'
@@ -21,7 +22,7 @@ export interface RequestContext {
   usage?: Usage
   costUsd?: number
   errorCode?: string
-  abortedBy?: 'client' | 'upstream'
+  abortedBy?: AbortSide
   /** usage still being estimated when the response ended */
   pendingUsage?: Promise<void>
 }

@@ -129,7 +129,7 @@ export class Relay {
     const total = totalMs > 0 ? setTimeout(() => { ac.abort(new TotalTimeout()) }, totalMs) : undefined
     const failureOf = (err: unknown): UpstreamFailure => {
       const reason: unknown = ac.reason
-      if (reason instanceof ShutdownAbort) return { reason: 'reset', tryNext: false, error: new GatewayError('shutting_down') }
+      if (reason instanceof ShutdownAbort) return { reason: 'reset', tryNext: false, error: new GatewayError('shutting_down'), byGateway: true }
       return fromTransportError(reason instanceof TotalTimeout ? reason : err)
     }
     try {
@@ -159,6 +159,7 @@ export class Relay {
         } catch (err) {
           if (clientGone) { up.breaker.release(); return reply.hijack() }
           const failure = failureOf(err)
+          if (failure.byGateway === true) { up.breaker.release(); throw failure.error }
           this.metrics.upstreamError(up.cfg.name, failure.reason)
           up.breaker.failure()
           if (failure.tryNext && !last) continue
@@ -197,6 +198,7 @@ export class Relay {
         } catch (err) {
           if (clientGone) return reply.hijack()
           const failure = err instanceof BodyTooLarge ? invalidResponse('body too large') : failureOf(err)
+          if (failure.byGateway === true) throw failure.error
           this.metrics.upstreamError(up.cfg.name, failure.reason)
           throw failure.error
         }

@@ -39,8 +39,10 @@ export async function streamResponse (request: FastifyRequest, reply: FastifyRep
   }
   if (outcome.failure !== undefined) {
     ctx.errorCode = outcome.failure.error.code
-    deps.metrics.upstreamError(ctx.upstream ?? 'default', outcome.failure.reason)
-    deps.upstreamFailed(ctx.upstream ?? 'default')
+    if (outcome.failure.byGateway !== true) {
+      deps.metrics.upstreamError(ctx.upstream ?? 'default', outcome.failure.reason)
+      deps.upstreamFailed(ctx.upstream ?? 'default')
+    }
   }
   if (scanner.firstTokenAt !== undefined) {
     ctx.ttftMs = scanner.firstTokenAt - ctx.start
