@@ -27,6 +27,8 @@ export interface MockKnobs {
   fault_status_body?: string
   /** default embedding size when the request gives no `dimensions` */
   embedding_dims: number
+  /** answer 400 to a chat or completion request that carries `stream_options`, as some older servers do */
+  reject_stream_options: boolean
 }
 
 /** Knobs plus server-wide settings. */
@@ -55,6 +57,7 @@ export const DEFAULT_OPTIONS: Readonly<MockOptions> = Object.freeze({
   retry_after: 1,
   cut_after: 2,
   embedding_dims: 16,
+  reject_stream_options: false,
   models: DEFAULT_MODELS
 })
 
@@ -119,6 +122,11 @@ export function parseConfig (input: unknown, label = ''): Partial<MockOptions> {
         throw new MockConfigError(name, `${name} must be a number from 0 to 1, got ${JSON.stringify(value)}`)
       }
       out.fault_rate = n
+    } else if (key === 'reject_stream_options') {
+      if (value !== true && value !== false && value !== 'true' && value !== 'false') {
+        throw new MockConfigError(name, `${name} must be true or false, got ${JSON.stringify(value)}`)
+      }
+      out.reject_stream_options = value === true || value === 'true'
     } else if (key === 'fault_status_body' || key === 'api_key') {
       if (value !== null && typeof value !== 'string') {
         throw new MockConfigError(name, `${name} must be a string or null`)

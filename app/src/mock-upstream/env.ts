@@ -19,7 +19,8 @@ const KNOB_VARS: Record<string, string> = {
   MOCK_FAULT: 'fault',
   MOCK_FAULT_RATE: 'fault_rate',
   MOCK_RETRY_AFTER: 'retry_after',
-  MOCK_CUT_AFTER: 'cut_after'
+  MOCK_CUT_AFTER: 'cut_after',
+  MOCK_REJECT_STREAM_OPTIONS: 'reject_stream_options'
 }
 
 export class MockEnvError extends Error {

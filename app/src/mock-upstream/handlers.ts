@@ -28,6 +28,12 @@ function missing (param: string): ErrorSpec {
   return { status: 400, type: 'invalid_request_error', param, code: 'missing_required_parameter', message: `Missing required parameter: '${param}'.` }
 }
 
+/** An older OpenAI-compatible server that does not know `stream_options` (the `reject_stream_options` knob). */
+function unknownStreamOptions (c: RouteContext): ErrorSpec | undefined {
+  if (!c.knobs.reject_stream_options || c.body.stream_options === undefined) return undefined
+  return { status: 400, type: 'invalid_request_error', param: 'stream_options', code: null, message: 'Unrecognized request argument supplied: stream_options' }
+}
+
 function readModel (body: Record<string, unknown>): string | ErrorSpec {
   const model = body.model
   if (model === undefined) return missing('model')
@@ -79,6 +85,8 @@ function pacing (c: RouteContext): Parameters<typeof sendStream>[2] {
 const created = (): number => Math.floor(Date.now() / 1000)
 
 export const chatCompletions: Handler = (c) => {
+  const rejected = unknownStreamOptions(c)
+  if (rejected !== undefined) return rejected
   const model = readModel(c.body)
   if (typeof model !== 'string') return model
   const messages = c.body.messages
@@ -99,6 +107,8 @@ export const chatCompletions: Handler = (c) => {
 }
 
 export const completions: Handler = (c) => {
+  const rejected = unknownStreamOptions(c)
+  if (rejected !== undefined) return rejected
   const model = readModel(c.body)
   if (typeof model !== 'string') return model
   const prompt = c.body.prompt

@@ -33,7 +33,16 @@ class ShutdownAbort extends Error {
   constructor () { super('gateway shutting down'); this.name = 'ShutdownAbort' }
 }
 
-interface Upstream { cfg: UpstreamConfig, pool: Pool, breaker: CircuitBreaker }
+interface Upstream {
+  cfg: UpstreamConfig
+  pool: Pool
+  breaker: CircuitBreaker
+  /** false once the upstream refused `stream_options`: its streams are accounted by estimate */
+  streamUsage: boolean
+}
+
+/** A 400/422 that names `stream_options`: an upstream that does not know the option. */
+const REJECTS_STREAM_OPTIONS = /stream_options/i
 
 function deferred (): { promise: Promise<void>, resolve: () => void } {
   let resolve: () => void = () => {}
@@ -57,7 +66,7 @@ export class Relay {
         headersTimeout: config.timeouts.headersMs,
         bodyTimeout: config.timeouts.idleMs
       })
-      this.upstreams.set(cfg.name, { cfg, pool, breaker: new CircuitBreaker(config.breaker.failures, config.breaker.cooldownMs) })
+      this.upstreams.set(cfg.name, { cfg, pool, breaker: new CircuitBreaker(config.breaker.failures, config.breaker.cooldownMs), streamUsage: true })
     }
     this.secrets = config.upstreams.map((u) => u.apiKey).filter((k) => k !== '')
     this.streamDeps = {
@@ -98,16 +107,16 @@ export class Relay {
     }
   }
 
-  private payloadFor (job: RelayJob, upstreamModel: string): Buffer {
+  private payloadFor (job: RelayJob, upstreamModel: string, injectUsage: boolean): Buffer {
     if (upstreamModel === job.body.model) {
-      if (!job.injectUsage) return job.raw
+      if (!injectUsage) return job.raw
       // Most streams: splice the option in front of the client's own bytes instead of re-serializing.
       if (job.body.stream_options === undefined && job.raw[0] === 0x7b && job.raw.indexOf('"stream_options"') < 0) {
         return Buffer.concat([USAGE_OPTION, job.raw.subarray(1)])
       }
     }
     const out: Record<string, unknown> = { ...job.body, model: upstreamModel }
-    if (job.injectUsage) {
+    if (injectUsage) {
       const so = job.body.stream_options
       out.stream_options = { ...(typeof so === 'object' && so !== null ? so : {}), include_usage: true }
     }
@@ -144,7 +153,8 @@ export class Relay {
           this.metrics.upstreamError(up.cfg.name, 'circuit_open')
           continue
         }
-        const payload = this.payloadFor(job, target.model)
+        const injectUsage = job.injectUsage && up.streamUsage
+        const payload = this.payloadFor(job, target.model, injectUsage)
         const t0 = performance.now()
         ctx.upstream = up.cfg.name
         let res: Awaited<ReturnType<Pool['request']>>
@@ -175,6 +185,14 @@ export class Relay {
             if (clientGone) { up.breaker.release(); return reply.hijack() }
           }
           this.metrics.upstreamAttempt(up.cfg.name, ctx.model, (performance.now() - t0) / 1000)
+          if (injectUsage && (res.statusCode === 400 || res.statusCode === 422) && REJECTS_STREAM_OPTIONS.test(text)) {
+            // The option was the gateway's own idea: send the request again without it, here and from now on.
+            up.streamUsage = false
+            up.breaker.success()
+            request.log.warn({ upstream: up.cfg.name, status: res.statusCode }, 'upstream rejects stream_options: its streams are now sent without it, and their usage is estimated')
+            i--
+            continue
+          }
           const mapped = fromUpstreamStatus(res.statusCode, res.headers, text, this.secrets)
           this.metrics.upstreamError(up.cfg.name, mapped.reason)
           if (mapped.reason === 'status_5xx') up.breaker.failure()
