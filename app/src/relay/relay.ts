@@ -9,6 +9,7 @@ import { accountUsage, completionText, streamResponse, type StreamDeps } from '.
 import type { ModelEntry, Target } from '../lib/models.js'
 import { BodyTooLarge, readBounded } from '../lib/read-body.js'
 import { CircuitBreaker } from '../lib/circuit-breaker.js'
+import { looksLikeJsonObject, usageValue } from '../lib/json-answer.js'
 import { RelayAbort } from '../lib/relay-abort.js'
 import { usageFrom } from '../lib/sse-scanner.js'
 import { TotalTimeout, fromTransportError, fromUpstreamStatus, invalidResponse, type UpstreamFailure } from '../lib/upstream-errors.js'
@@ -43,6 +44,16 @@ interface Upstream {
 
 /** A 400/422 that names `stream_options`: an upstream that does not know the option. */
 const REJECTS_STREAM_OPTIONS = /stream_options/i
+
+/** A JSON object from bytes, or undefined when they are not one. */
+function parseObject (buf: Buffer): Record<string, unknown> | undefined {
+  try {
+    const doc = JSON.parse(buf.toString('utf8')) as unknown
+    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc as Record<string, unknown> : undefined
+  } catch {
+    return undefined
+  }
+}
 
 function deferred (): { promise: Promise<void>, resolve: () => void } {
   let resolve: () => void = () => {}
@@ -221,17 +232,17 @@ export class Relay {
           throw failure.error
         }
         this.metrics.upstreamAttempt(up.cfg.name, ctx.model, (performance.now() - t0) / 1000)
-        let doc: Record<string, unknown>
-        try {
-          doc = JSON.parse(buf.toString('utf8')) as Record<string, unknown>
-          if (typeof doc !== 'object' || doc === null) throw new Error('not an object')
-        } catch {
+        // The answer goes out as the upstream's bytes; only its usage object is parsed. The whole
+        // answer is parsed only without usage, to check it and to estimate the completion.
+        const usage = looksLikeJsonObject(buf) ? usageFrom(usageValue(buf)) : undefined
+        const doc = usage === undefined ? parseObject(buf) : undefined
+        if (usage === undefined && doc === undefined) {
           const failure = invalidResponse('not JSON')
           this.metrics.upstreamError(up.cfg.name, failure.reason)
           throw failure.error
         }
         reply.code(200).headers(clientResponseHeaders(res.headers)).send(buf)
-        await accountUsage(request, job, usageFrom(doc.usage), () => completionText(doc))
+        await accountUsage(request, job, usage, () => completionText(doc ?? {}))
         return reply
       }
       throw new GatewayError('upstream_unavailable')
