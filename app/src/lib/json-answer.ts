@@ -52,10 +52,29 @@ function objectEnd (buf: Buffer, start: number): number {
   return -1
 }
 
+const PROMPT_KEY = Buffer.from('"prompt_tokens"')
+const COMPLETION_KEY = Buffer.from('"completion_tokens"')
+
+/** The non-negative integer after `key` and a colon within [from, to), or undefined. */
+function intAfter (buf: Buffer, key: Buffer, from: number, to: number): number | undefined {
+  const at = buf.indexOf(key, from)
+  if (at < 0 || at >= to) return undefined
+  let i = firstNonSpace(buf, at + key.length)
+  if (buf[i] !== 0x3a) return undefined
+  i = firstNonSpace(buf, i + 1)
+  let n = 0
+  const start = i
+  for (let c = buf[i]; i < to && c !== undefined && c >= 0x30 && c <= 0x39; c = buf[++i]) n = n * 10 + c - 0x30
+  // a fraction or exponent is left to JSON.parse
+  if (i === start || i - start > 15 || buf[i] === 0x2e || buf[i] === 0x65 || buf[i] === 0x45) return undefined
+  return n
+}
+
 /**
  * The value of the answer's `"usage"` key: an object, `null`, or `undefined` when the answer has
  * none or it cannot be read. OpenAI puts usage last, so the last unescaped occurrence is the one
- * (inside a string value the key's quotes would be escaped).
+ * (inside a string value the key's quotes would be escaped). For a plain OpenAI usage object only
+ * `prompt_tokens` and `completion_tokens` are read, from the bytes; anything else is parsed.
  */
 export function usageValue (buf: Buffer): unknown {
   let at = buf.lastIndexOf(USAGE_KEY)
@@ -68,6 +87,12 @@ export function usageValue (buf: Buffer): unknown {
   if (buf[i] !== OPEN) return undefined
   const end = objectEnd(buf, i)
   if (end < 0) return undefined
+  const prompt = intAfter(buf, PROMPT_KEY, i, end)
+  const completionAt = buf.indexOf(COMPLETION_KEY, i)
+  const completion = intAfter(buf, COMPLETION_KEY, i, end)
+  if (prompt !== undefined && completion !== undefined) return { prompt_tokens: prompt, completion_tokens: completion }
+  // embeddings: no completion tokens at all
+  if (prompt !== undefined && (completionAt < 0 || completionAt > end)) return { prompt_tokens: prompt }
   try {
     return JSON.parse(buf.toString('utf8', i, end + 1)) as unknown
   } catch {

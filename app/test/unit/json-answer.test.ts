@@ -11,19 +11,30 @@ const answer = (content: string, usage: unknown, space = 0): Buffer => b(JSON.st
   system_fingerprint: 'fp_1'
 }, null, space))
 
-t.test('the usage object of an answer, compact or pretty-printed', async (t) => {
-  const usage = { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 } }
-  t.same(usageValue(answer('hello', usage)), usage)
-  t.same(usageValue(answer('hello', usage, 2)), usage, 'with whitespace around the colon and inside')
-  t.same(usageValue(b('{"object":"list","data":[],"model":"m","usage":{"prompt_tokens":4,"total_tokens":4}}')), { prompt_tokens: 4, total_tokens: 4 }, 'an embeddings answer')
-  t.same(usageValue(answer('héllo wörld ✓ 日本語', usage)), usage, 'multi-byte text before it')
+t.test('the token counts of an answer, compact or pretty-printed', async (t) => {
+  const usage = { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19, prompt_tokens_details: { cached_tokens: 3, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 2 } }
+  const counts = { prompt_tokens: 12, completion_tokens: 7 }
+  t.same(usageValue(answer('hello', usage)), counts)
+  t.same(usageValue(answer('hello', usage, 2)), counts, 'with whitespace around the colon and inside')
+  t.same(usageValue(answer('hello', { completion_tokens: 70, prompt_tokens: 120 })), { prompt_tokens: 120, completion_tokens: 70 }, 'in any order')
+  t.same(usageValue(b('{"object":"list","data":[],"model":"m","usage":{"prompt_tokens":4,"total_tokens":4}}')), { prompt_tokens: 4 }, 'an embeddings answer')
+  t.same(usageValue(answer('héllo wörld ✓ 日本語', usage)), counts, 'multi-byte text before it')
+  t.same(usageValue(answer('hi', { prompt_tokens: 1234567890123, completion_tokens: 0 })), { prompt_tokens: 1234567890123, completion_tokens: 0 }, 'large and zero counts')
+})
+
+t.test('anything but plain integer counts is parsed', async (t) => {
+  t.same(usageValue(answer('hi', { prompt_tokens: 1.5, completion_tokens: 2 })), { prompt_tokens: 1.5, completion_tokens: 2 })
+  t.same(usageValue(answer('hi', { prompt_tokens: 3, completion_tokens: null })), { prompt_tokens: 3, completion_tokens: null })
+  t.same(usageValue(answer('hi', { input_tokens: 3, output_tokens: 4 })), { input_tokens: 3, output_tokens: 4 })
+  t.same(usageValue(b('{"usage":{"prompt_tokens":2e3,"completion_tokens":1}}')), { prompt_tokens: 2000, completion_tokens: 1 })
 })
 
 t.test('the key inside generated text is not usage', async (t) => {
   const text = 'Here is JSON: {"usage": {"prompt_tokens": 999999, "completion_tokens": 999999}}'
   t.equal(usageValue(answer(text, undefined)), undefined, 'escaped quotes: only text, no usage')
   t.same(usageValue(answer(text, { prompt_tokens: 3, completion_tokens: 2 })), { prompt_tokens: 3, completion_tokens: 2 }, 'the real one is found')
-  t.same(usageValue(b('{"usage":{"note":"a } and a \\" inside","prompt_tokens":1}}')), { note: 'a } and a " inside', prompt_tokens: 1 }, 'braces and quotes inside strings')
+  t.same(usageValue(b('{"usage":{"note":"a } and a \\" inside","prompt_tokens":1,"completion_tokens":2}}')), { prompt_tokens: 1, completion_tokens: 2 }, 'braces and quotes inside strings')
+  t.same(usageValue(b('{"usage":{"note":"\\"prompt_tokens\\": 9","prompt_tokens":1,"completion_tokens":2}}')), { prompt_tokens: 1, completion_tokens: 2 }, 'a count key quoted inside a string is not read')
 })
 
 t.test('null, absent, or unreadable usage', async (t) => {
