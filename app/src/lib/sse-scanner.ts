@@ -119,6 +119,26 @@ export class SseScanner {
         from = start
       }
     }
-    return out
+    return this.stripUsageChunk ? withoutNullUsage(out) : out
   }
+}
+
+const NULL_USAGE = Buffer.from(',"usage":null')
+
+/**
+ * Removes the `"usage":null` an upstream adds to every chunk once asked for usage, so a client
+ * that did not ask gets the chunks OpenAI would send it. Only the comma-led form is removed, which
+ * leaves valid JSON wherever it stood (inside a string its quotes would be escaped).
+ */
+function withoutNullUsage (buf: Buffer): Buffer {
+  let at = buf.indexOf(NULL_USAGE)
+  if (at < 0) return buf
+  const parts: Buffer[] = []
+  let from = 0
+  for (; at >= 0; at = buf.indexOf(NULL_USAGE, from)) {
+    parts.push(buf.subarray(from, at))
+    from = at + NULL_USAGE.length
+  }
+  parts.push(buf.subarray(from))
+  return Buffer.concat(parts)
 }

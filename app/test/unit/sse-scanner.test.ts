@@ -3,6 +3,8 @@ import { SseScanner } from '../../src/lib/sse-scanner.js'
 
 const chunk = (obj: unknown): string => `data: ${JSON.stringify(obj)}\n\n`
 const content = (text: string): string => chunk({ choices: [{ index: 0, delta: { content: text } }], usage: null })
+/** `content(text)` as a client that did not ask for usage gets it: no `"usage":null` */
+const plain = (text: string): string => chunk({ choices: [{ index: 0, delta: { content: text } }] })
 const usageChunk = chunk({ choices: [], usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } })
 
 t.test('passes whole events through untouched and records first token, usage and [DONE]', async (t) => {
@@ -25,8 +27,19 @@ t.test('passes whole events through untouched and records first token, usage and
 t.test('drops only the usage-only chunk when asked to strip it', async (t) => {
   const s = new SseScanner(true)
   const body = content('a') + usageChunk + 'data: [DONE]\n\n'
-  t.equal(s.push(Buffer.from(body)).toString(), content('a') + 'data: [DONE]\n\n')
+  t.equal(s.push(Buffer.from(body)).toString(), plain('a') + 'data: [DONE]\n\n')
   t.same(s.usage, { promptTokens: 11, completionTokens: 7 }, 'usage is still read')
+})
+
+t.test('stripping also removes the "usage":null the upstream adds to every chunk', async (t) => {
+  const s = new SseScanner(true)
+  t.equal(s.push(Buffer.from(content('a') + content('b'))).toString(), plain('a') + plain('b'))
+  const quoted = content('say ,"usage":null here')
+  t.equal(JSON.parse(s.push(Buffer.from(quoted)).toString().slice(6)).choices[0].delta.content, 'say ,"usage":null here', 'generated text is left alone')
+  const first = chunk({ usage: null, choices: [] }).replace('"choices":[]', '"choices":[{"index":0,"delta":{"content":"c"}}]')
+  t.equal(s.push(Buffer.from(first)).toString(), first, 'a leading "usage":null stays (removing it would need the comma after it)')
+  const kept = new SseScanner(false)
+  t.equal(kept.push(Buffer.from(content('a'))).toString(), content('a'), 'untouched when the client asked for usage')
 })
 
 t.test('keeps a usage object that rides on a chunk with choices', async (t) => {
@@ -38,7 +51,7 @@ t.test('keeps a usage object that rides on a chunk with choices', async (t) => {
 
 t.test('holds a split event until it is complete, in any split position', async (t) => {
   const stream = content('one') + content(' two') + usageChunk + 'data: [DONE]\n\n'
-  const expected = content('one') + content(' two') + 'data: [DONE]\n\n'
+  const expected = plain('one') + plain(' two') + 'data: [DONE]\n\n'
   for (let cut = 1; cut < stream.length; cut += 7) {
     const s = new SseScanner(true)
     const a = s.push(Buffer.from(stream.slice(0, cut))).toString()
@@ -98,7 +111,7 @@ t.test('a usage chunk split across pushes is still found and stripped', async (t
   const half = Math.floor(usageChunk.length / 2)
   const a = s.push(Buffer.from(content('x') + usageChunk.slice(0, half)))
   const b = s.push(Buffer.from(usageChunk.slice(half) + 'data: [DONE]\n\n'))
-  t.equal(a.toString() + b.toString(), content('x') + 'data: [DONE]\n\n')
+  t.equal(a.toString() + b.toString(), plain('x') + 'data: [DONE]\n\n')
   t.same(s.usage, { promptTokens: 11, completionTokens: 7 })
   t.ok(s.sawDone)
 })
