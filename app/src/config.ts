@@ -44,6 +44,8 @@ export interface Config {
   trustProxy: string
   streamPingIntervalMs: number
   readyCacheMs: number
+  /** after a burst, once idle, run one memory-reducing garbage collection */
+  idleReclaim: boolean
 }
 
 export class ConfigError extends Error {
@@ -205,7 +207,8 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel,
     trustProxy: get('TRUST_PROXY') ?? 'loopback,uniquelocal',
     streamPingIntervalMs: int('STREAM_PING_INTERVAL_MS', 15_000, 0, 3_600_000),
-    readyCacheMs: int('READY_CACHE_MS', 5000, 0, 600_000)
+    readyCacheMs: int('READY_CACHE_MS', 5000, 0, 600_000),
+    idleReclaim: bool('IDLE_MEMORY_RECLAIM', true)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

@@ -4,6 +4,7 @@ import { Server as NetServer } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp, loggerOptions } from './app.js'
+import { IdleReclaim, lowMemoryCollector } from './lib/idle-reclaim.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 
 function metricsServer (app: Awaited<ReturnType<typeof buildApp>>): Server {
@@ -79,6 +80,19 @@ async function main (): Promise<void> {
     app.log.info('shut down cleanly')
     destination.flushSync()
   })
+
+  if (config.idleReclaim) {
+    const reclaim = new IdleReclaim({
+      inFlight: () => app.relay.inFlight,
+      started: () => app.relay.started,
+      rss: () => process.memoryUsage.rss(),
+      collect: lowMemoryCollector(),
+      onReclaim: (before, after, ms) => {
+        app.log.info({ rss_before_mb: Math.round(before / 2 ** 20), rss_after_mb: Math.round(after / 2 ** 20), gc_ms: Math.round(ms) }, 'idle after a burst: memory given back')
+      }
+    })
+    setInterval(() => { reclaim.tick(performance.now()) }, 1000).unref()
+  }
 
   await app.listen({ port: config.port, host: config.host })
   await new Promise<void>((resolve, reject) => {

@@ -64,6 +64,7 @@ function deferred (): { promise: Promise<void>, resolve: () => void } {
 export class Relay {
   private readonly upstreams = new Map<string, Upstream>()
   private readonly active = new Set<RelayAbort>()
+  private startedTotal = 0
   private readonly secrets: string[]
   private readonly streamDeps: StreamDeps
 
@@ -88,6 +89,9 @@ export class Relay {
   }
 
   get inFlight (): number { return this.active.size }
+
+  /** Relays started since the process began. */
+  get started (): number { return this.startedTotal }
 
   /** Ends every upstream request now (after the shutdown grace period). */
   abortAll (): void {
@@ -145,6 +149,7 @@ export class Relay {
     }
     reply.raw.on('close', onClose)
     this.active.add(ac)
+    this.startedTotal++
     const totalMs = this.config.timeouts.totalMs
     const total = totalMs > 0 ? setTimeout(() => { ac.abort(new TotalTimeout()) }, totalMs) : undefined
     const failureOf = (err: unknown): UpstreamFailure => {
