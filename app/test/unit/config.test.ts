@@ -27,6 +27,8 @@ t.test('defaults', async (t) => {
   t.equal(c.rateLimitRpm, 600)
   t.equal(c.bodyLimitBytes, 10 * 1024 * 1024)
   t.equal(c.redisUrl, undefined)
+  t.equal(c.idleReclaim, true, 'idle memory reclaim on by default')
+  t.equal(loadConfig({ GATEWAY_KEYS: KEYS, IDLE_MEMORY_RECLAIM: 'false' }).idleReclaim, false)
   for (const id of ['gpt-4.1', 'claude-sonnet-4.5', 'gemini-2.5-flash', 'deepseek-v3.2', 'text-embedding-3-small']) {
     t.ok(c.catalog.lookup(id), `default models include ${id}`)
     t.equal(c.catalog.lookup(id)?.targets[0]?.model, id, 'forwarded under the same name')
@@ -35,8 +37,8 @@ t.test('defaults', async (t) => {
 })
 
 t.test('every bad variable is named, all at once', async (t) => {
-  const p = problems({ PORT: 'abc', METRICS_PORT: '70000', UPSTREAM_BASE_URL: 'ftp://x', REDIS_URL: 'localhost:6379', LOG_LEVEL: 'loud', UPSTREAM_IDLE_TIMEOUT_MS: '-5', CORS_ORIGINS: 'https://a.example/,nope', GATEWAY_KEYS: 'broken' })
-  for (const name of ['PORT', 'METRICS_PORT', 'UPSTREAM_BASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'UPSTREAM_IDLE_TIMEOUT_MS', 'CORS_ORIGINS', 'GATEWAY_KEYS']) {
+  const p = problems({ PORT: 'abc', METRICS_PORT: '70000', UPSTREAM_BASE_URL: 'ftp://x', REDIS_URL: 'localhost:6379', LOG_LEVEL: 'loud', UPSTREAM_IDLE_TIMEOUT_MS: '-5', CORS_ORIGINS: 'https://a.example/,nope', GATEWAY_KEYS: 'broken', IDLE_MEMORY_RECLAIM: 'sometimes' })
+  for (const name of ['PORT', 'METRICS_PORT', 'UPSTREAM_BASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'UPSTREAM_IDLE_TIMEOUT_MS', 'CORS_ORIGINS', 'GATEWAY_KEYS', 'IDLE_MEMORY_RECLAIM']) {
     t.ok(p.some((m) => m.startsWith(name) || m.includes(name)), `${name} named`)
   }
 })
