@@ -24,7 +24,7 @@ export interface IdleReclaimOptions {
   minGrowthBytes: number
 }
 
-export const DEFAULT_IDLE_RECLAIM: IdleReclaimOptions = { idleMs: 2000, minGrowthBytes: 32 * 1024 * 1024 }
+export const DEFAULT_IDLE_RECLAIM: IdleReclaimOptions = { idleMs: 5000, minGrowthBytes: 32 * 1024 * 1024 }
 
 /**
  * Call `tick(now)` periodically (every second or so). Collects at most once per busy period, and
