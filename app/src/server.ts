@@ -1,6 +1,7 @@
 // The only file that listens: API and metrics ports, signals, graceful shutdown.
 import { createServer, type Server } from 'node:http'
 import { Server as NetServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp, loggerOptions } from './app.js'
@@ -23,8 +24,6 @@ function metricsServer (app: Awaited<ReturnType<typeof buildApp>>): Server {
 
 /** How long a connection accepted just before shutdown gets to deliver its request. */
 const CONNECTION_SETTLE_MS = 500
-
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 /**
  * Closes the listening socket only. `http.Server#close` would also close every idle connection at
