@@ -2,6 +2,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cors from '@fastify/cors'
 import type { Config } from './config.js'
+import { KeyRing } from './lib/keys.js'
 import metrics from './plugins/metrics.js'
 import requestContext from './plugins/request-context.js'
 import errorHandler from './plugins/error-handler.js'
@@ -20,7 +21,11 @@ import { randomUUID } from 'node:crypto'
 import type { LoggerOptions } from 'pino'
 
 declare module 'fastify' {
-  interface FastifyInstance { gatewayConfig: Config }
+  interface FastifyInstance {
+    gatewayConfig: Config
+    /** the gateway keys; `replace()` swaps them while running (SIGHUP reloads GATEWAY_KEYS_FILE) */
+    keyRing: KeyRing
+  }
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
@@ -60,6 +65,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     ajv: { customOptions: { allowUnionTypes: true, coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } }
   })
   app.decorate('gatewayConfig', config)
+  app.decorate('keyRing', new KeyRing(config.keys))
 
   // Errors of every stage leave as OpenAI error objects.
   await app.register(errorHandler)
@@ -89,7 +95,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
 
   await app.register(async function v1 (api) {
     // 2. auth: gateway key → identity.
-    await api.register(auth, { keys: config.keys })
+    await api.register(auth, { ring: app.keyRing })
     // 3. limits: requests, tokens and spend per key, shared in Redis.
     await api.register(limits, { defaultRpm: config.rateLimitRpm, redis: app.redis })
     // 4.–7. validate (route schemas), route (model → targets), relay, account.

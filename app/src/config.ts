@@ -66,6 +66,49 @@ export function splitUrl (name: string, raw: string): { origin: string, basePath
   return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') }
 }
 
+/**
+ * The gateway keys from GATEWAY_KEYS and GATEWAY_KEYS_FILE, checked against the model catalog.
+ * Problems are appended to `problems`; the keys are only usable when none were added.
+ */
+export function loadKeys (env: Env, catalog: ModelCatalog | undefined, problems: string[]): GatewayKey[] {
+  const get = (name: string): string | undefined => {
+    const v = env[name]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+  const before = problems.length
+  const keys: GatewayKey[] = []
+  try {
+    const inline = get('GATEWAY_KEYS')
+    if (inline !== undefined) keys.push(...parseKeyList(inline, 'comma'))
+  } catch (err) {
+    problems.push(`GATEWAY_KEYS: ${(err as Error).message}`)
+  }
+  const keysFile = get('GATEWAY_KEYS_FILE')
+  if (keysFile !== undefined) {
+    try {
+      const fromFile = parseKeyList(readFileSync(keysFile, 'utf8'), 'line')
+      for (const k of fromFile) {
+        if (keys.some((o) => o.id === k.id)) throw new Error(`key id "${k.id}" is also in GATEWAY_KEYS`)
+        keys.push(k)
+      }
+    } catch (err) {
+      problems.push(`GATEWAY_KEYS_FILE (${keysFile}): ${(err as Error).message}`)
+    }
+  }
+  if (keys.length === 0 && problems.length === before) {
+    problems.push('GATEWAY_KEYS or GATEWAY_KEYS_FILE must define at least one gateway key (run: make key)')
+  }
+  if (catalog !== undefined) {
+    for (const k of keys) {
+      for (const m of k.models ?? []) {
+        if (catalog.lookup(m) === undefined) problems.push(`key "${k.id}" allows model "${m}", which the models file does not define`)
+      }
+      if (k.models !== undefined) k.models = new Set([...k.models].map((m) => catalog.lookup(m)?.id ?? m))
+    }
+  }
+  return keys
+}
+
 /** Reads and validates the configuration; throws ConfigError naming every bad variable. */
 export function loadConfig (env: Env = process.env): Config {
   const problems: string[] = []
@@ -135,36 +178,7 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
-  const keys: GatewayKey[] = []
-  try {
-    const inline = get('GATEWAY_KEYS')
-    if (inline !== undefined) keys.push(...parseKeyList(inline, 'comma'))
-  } catch (err) {
-    problems.push(`GATEWAY_KEYS: ${(err as Error).message}`)
-  }
-  const keysFile = get('GATEWAY_KEYS_FILE')
-  if (keysFile !== undefined) {
-    try {
-      const fromFile = parseKeyList(readFileSync(keysFile, 'utf8'), 'line')
-      for (const k of fromFile) {
-        if (keys.some((o) => o.id === k.id)) throw new Error(`key id "${k.id}" is also in GATEWAY_KEYS`)
-        keys.push(k)
-      }
-    } catch (err) {
-      problems.push(`GATEWAY_KEYS_FILE (${keysFile}): ${(err as Error).message}`)
-    }
-  }
-  if (keys.length === 0 && !problems.some((p) => p.startsWith('GATEWAY_KEYS'))) {
-    problems.push('GATEWAY_KEYS or GATEWAY_KEYS_FILE must define at least one gateway key (run: make key)')
-  }
-  if (catalog !== undefined) {
-    for (const k of keys) {
-      for (const m of k.models ?? []) {
-        if (catalog.lookup(m) === undefined) problems.push(`key "${k.id}" allows model "${m}", which the models file does not define`)
-      }
-      if (k.models !== undefined) k.models = new Set([...k.models].map((m) => catalog?.lookup(m)?.id ?? m))
-    }
-  }
+  const keys = loadKeys(env, catalog, problems)
 
   const corsOrigins = (get('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '')
   for (const o of corsOrigins) {

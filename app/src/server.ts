@@ -6,7 +6,7 @@ import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp, loggerOptions } from './app.js'
 import { IdleReclaim, lowMemoryCollector } from './lib/idle-reclaim.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigError, loadConfig, loadKeys, type Config } from './config.js'
 
 function metricsServer (app: Awaited<ReturnType<typeof buildApp>>): Server {
   return createServer((req, res) => {
@@ -33,6 +33,18 @@ async function stopAccepting (server: Server): Promise<void> {
   await new Promise<void>((resolve) => { NetServer.prototype.close.call(server, () => { resolve() }) })
 }
 
+/** Reads the keys again; a file with a mistake leaves the running keys as they are. */
+function reloadKeys (app: Awaited<ReturnType<typeof buildApp>>, config: Config): void {
+  const problems: string[] = []
+  const keys = loadKeys(process.env, config.catalog, problems)
+  if (problems.length > 0) {
+    app.log.error({ problems }, 'gateway keys NOT reloaded: the previous keys stay in use')
+    return
+  }
+  app.keyRing.replace(keys)
+  app.log.info({ keys: keys.length }, 'gateway keys reloaded')
+}
+
 async function main (): Promise<void> {
   let config: Config
   try {
@@ -51,7 +63,9 @@ async function main (): Promise<void> {
   const metrics = metricsServer(app)
   if (config.upstreams[0]?.apiKey === '') app.log.warn('UPSTREAM_API_KEY is empty: requests go to the upstream without a key')
 
-  closeWithGrace({ delay: config.shutdownDrainMs + config.shutdownGraceMs + 10_000, logger: false }, async ({ signal, err }) => {
+  // SIGHUP reloads the keys (GATEWAY_KEYS_FILE) instead of stopping.
+  process.on('SIGHUP', () => { reloadKeys(app, config) })
+  closeWithGrace({ delay: config.shutdownDrainMs + config.shutdownGraceMs + 10_000, logger: false, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down')
     app.log.info({ signal, in_flight: app.relay.inFlight }, 'shutting down: no new requests, waiting for in-flight ones')
     app.shuttingDown = true

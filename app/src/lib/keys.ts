@@ -32,7 +32,11 @@ export function generateKey (): string {
 export function parseKeyEntry (entry: string): GatewayKey {
   const [head = '', ...options] = entry.trim().split(/\s+/)
   const colon = head.indexOf(':')
-  if (colon < 0) throw new Error(`entry "${head.slice(0, 20)}…" is not of the form id:sha256hex`)
+  if (colon < 0) {
+    // Never echo much of it: it may be a plaintext key pasted by mistake.
+    if (head.startsWith('sk-')) throw new Error('an entry looks like a plaintext key: list its id:sha256 entry instead (make key prints it)')
+    throw new Error(`entry "${head.slice(0, 6)}…" is not of the form id:sha256hex`)
+  }
   const id = head.slice(0, colon)
   const hash = head.slice(colon + 1).toLowerCase()
   if (!ID_RE.test(id)) throw new Error(`key id "${id.slice(0, 64)}" must be 1-64 characters of letters, digits, _ . -`)
@@ -85,10 +89,17 @@ export function parseKeyList (text: string, separator: 'comma' | 'line'): Gatewa
 
 /** Looks keys up by the hash of the presented bearer token. */
 export class KeyRing {
-  private readonly byHash = new Map<string, GatewayKey>()
+  private byHash = new Map<string, GatewayKey>()
 
   constructor (keys: readonly GatewayKey[]) {
-    for (const key of keys) this.byHash.set(key.hash, key)
+    this.replace(keys)
+  }
+
+  /** Swaps the whole set at once: a request sees either the old keys or the new ones. */
+  replace (keys: readonly GatewayKey[]): void {
+    const next = new Map<string, GatewayKey>()
+    for (const key of keys) next.set(key.hash, key)
+    this.byHash = next
   }
 
   get size (): number { return this.byHash.size }

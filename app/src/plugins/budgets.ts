@@ -16,8 +16,9 @@ export class Budgets {
   ) {}
 
   /** false when neither the defaults nor any key set a token or spend budget */
-  anyBudgets (keys: readonly GatewayKey[]): boolean {
-    return this.defaults.tpm > 0 || this.defaults.usdPerDay > 0 || keys.some((k) => (k.tpm ?? 0) > 0 || (k.budgetUsdPerDay ?? 0) > 0)
+  /** Does this key have a token or spend budget (its own, or the default)? */
+  has (key: GatewayKey): boolean {
+    return (key.tpm ?? this.defaults.tpm) > 0 || (key.budgetUsdPerDay ?? this.defaults.usdPerDay) > 0
   }
 
   private limitsOf (key: GatewayKey): { tpm: number, usdPerDay: number } {

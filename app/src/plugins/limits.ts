@@ -44,10 +44,11 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
     }
   })
 
-  if (app.budgets.anyBudgets(app.gatewayConfig.keys)) {
-    app.addHook('onRequest', async (request, reply) => {
-      const key = request.ctx.key
-      if (key !== undefined) await app.budgets.check(key, reply)
-    })
-  }
+  // Keys can be replaced while running (SIGHUP), so the hook is always there; a key without a
+  // budget passes without a promise or a Redis read.
+  app.addHook('onRequest', (request, reply, done) => {
+    const key = request.ctx.key
+    if (key === undefined || !app.budgets.has(key)) { done(); return }
+    app.budgets.check(key, reply).then(() => { done() }, done)
+  })
 }, { name: 'limits', dependencies: ['auth', 'metrics', 'budgets'], fastify: '5.x' })
