@@ -72,7 +72,7 @@ const key = state.keys.find((k) => k.id === 'default')?.key ?? ''
 const limitedKey = state.keys.find((k) => k.id === 'limited')?.key ?? ''
 const loadKey = state.keys.find((k) => k.id === 'load')?.key ?? ''
 
-function request (method: string, path: string, opts: { headers?: Record<string, string>, body?: string | Buffer, agent?: https.Agent | false, timeoutMs?: number } = {}): Promise<Res> {
+function request (method: string, path: string, opts: { headers?: Record<string, string>, body?: string | Buffer, agent?: https.Agent | false, timeoutMs?: number, localAddress?: string } = {}): Promise<Res> {
   return new Promise((resolve, reject) => {
     const req = https.request({
       host: '127.0.0.1',
@@ -81,7 +81,8 @@ function request (method: string, path: string, opts: { headers?: Record<string,
       path,
       ca,
       agent: opts.agent ?? false,
-      headers: opts.headers
+      headers: opts.headers,
+      localAddress: opts.localAddress
     }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
@@ -515,16 +516,20 @@ t.test('edge limits answer JSON 429 with Retry-After', async (t) => {
   // 1 request a minute after a burst of 5: the burst below is refused however slowly it runs.
   await execFileP(process.execPath, [launcher, 'reload', '--dir', dir, '--edge-rate', '1r/m', '--edge-burst', '5', '--edge-conn', '2'], { timeout: 60_000 })
 
+  // The limits are per address, and nginx keeps its count for 127.0.0.1 from the load above:
+  // this test speaks from another loopback address, which starts from nothing.
+  const localAddress = '127.0.0.2'
   // Two held streams use up the address's two concurrent requests.
   const inFlightBefore = await mockInFlight()
   const streams = [0, 1].map(async () => await request('POST', '/v1/chat/completions', {
     headers: authHeaders(loadKey),
     body: chat({ stream: true, mock: { chunks: 2, chunk_delay_ms: 5000 } }),
-    timeoutMs: 30_000
+    timeoutMs: 30_000,
+    localAddress
   }))
   const deadline = Date.now() + 20_000
   while (await mockInFlight() < inFlightBefore + 2 && Date.now() < deadline) await sleep(50)
-  const third = await request('GET', '/v1/models', { headers: authHeaders(loadKey) })
+  const third = await request('GET', '/v1/models', { headers: authHeaders(loadKey), localAddress })
   const connErr = openAIError(t, third, 429, 'rate_limit_error')
   t.equal(connErr?.code, 'rate_limit_exceeded')
   t.match(connErr?.message ?? '', /concurrent/i, 'limit_conn answered')
@@ -534,7 +539,7 @@ t.test('edge limits answer JSON 429 with Retry-After', async (t) => {
 
   // Then a quick sequence exhausts the per-address rate (burst 5, then 1 a minute).
   const burst: Res[] = []
-  for (let i = 0; i < 20; i++) burst.push(await request('GET', '/v1/models', { headers: authHeaders(loadKey) }))
+  for (let i = 0; i < 20; i++) burst.push(await request('GET', '/v1/models', { headers: authHeaders(loadKey), localAddress }))
   const rejected = burst.filter((r) => r.status === 429)
   t.ok(rejected.length >= 14, `${rejected.length} of 20 rejected at the edge`)
   const reqErr = openAIError(t, rejected[0] ?? burst[0]!, 429, 'rate_limit_error')
