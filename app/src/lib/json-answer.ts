@@ -55,9 +55,8 @@ function objectEnd (buf: Buffer, start: number): number {
 const PROMPT_KEY = Buffer.from('"prompt_tokens"')
 const COMPLETION_KEY = Buffer.from('"completion_tokens"')
 
-/** The non-negative integer after `key` and a colon within [from, to), or undefined. */
-function intAfter (buf: Buffer, key: Buffer, from: number, to: number): number | undefined {
-  const at = buf.indexOf(key, from)
+/** The non-negative integer after the key found at `at` and a colon, before `to`, or undefined. */
+function intAfter (buf: Buffer, key: Buffer, at: number, to: number): number | undefined {
   if (at < 0 || at >= to) return undefined
   let i = firstNonSpace(buf, at + key.length)
   if (buf[i] !== 0x3a) return undefined
@@ -87,9 +86,9 @@ export function usageValue (buf: Buffer): unknown {
   if (buf[i] !== OPEN) return undefined
   const end = objectEnd(buf, i)
   if (end < 0) return undefined
-  const prompt = intAfter(buf, PROMPT_KEY, i, end)
+  const prompt = intAfter(buf, PROMPT_KEY, buf.indexOf(PROMPT_KEY, i), end)
   const completionAt = buf.indexOf(COMPLETION_KEY, i)
-  const completion = intAfter(buf, COMPLETION_KEY, i, end)
+  const completion = intAfter(buf, COMPLETION_KEY, completionAt, end)
   if (prompt !== undefined && completion !== undefined) return { prompt_tokens: prompt, completion_tokens: completion }
   // embeddings: no completion tokens at all
   if (prompt !== undefined && (completionAt < 0 || completionAt > end)) return { prompt_tokens: prompt }
