@@ -1,10 +1,14 @@
 // Builds the mock upstream: routing, auth, knobs and faults per request, control routes, stats.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { badRequest, digestBody, readJson, readMultipart } from './body.js'
 import { DEFAULT_OPTIONS, MockConfigError, mergeConfig, parseConfig, type MockConfigInput, type MockOptions } from './config.js'
 import { Exchange } from './exchange.js'
 import { faultApplies, faultStatus, statusFaultError, type ErrorSpec } from './faults.js'
-import { chatCompletions, completions, embeddings, models, type Handler, type SendMode } from './handlers.js'
+import type { FilePart } from './multipart.js'
+import { ResponseStore } from './response-store.js'
+import type { SendMode } from './route.js'
+import { errorFormatOf, findRoute, type Route } from './routes.js'
 import { StatsRecorder, type MockStats, type RecentRequest } from './stats.js'
 
 export type { MockOptions, MockConfigInput, MockKnobs, Fault } from './config.js'
@@ -25,24 +29,27 @@ export interface MockUpstream {
   config: () => MockOptions
 }
 
-const ROUTES: Record<string, Handler> = {
-  'POST /v1/chat/completions': chatCompletions,
-  'POST /v1/completions': completions,
-  'POST /v1/embeddings': embeddings,
-  'GET /v1/models': models
-}
-
-const MAX_BODY_BYTES = 64 * 1024 * 1024
 const noop = (): void => {}
 
-function badRequest (message: string, param: string | null = null): ErrorSpec {
-  return { status: 400, type: 'invalid_request_error', param, code: null, message }
+/** The key a request presents: `x-api-key` (Anthropic's clients) or `Authorization: Bearer`. */
+function presentedKey (req: IncomingMessage, anthropic: boolean): string | undefined {
+  const xKey = req.headers['x-api-key']
+  if (anthropic && typeof xKey === 'string' && xKey !== '') return xKey
+  const auth = req.headers.authorization
+  if (auth === undefined || auth === '') return undefined
+  return auth.replace(/^Bearer\s+/i, '')
+}
+
+function header (req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name]
+  return Array.isArray(v) ? v.join(',') : v
 }
 
 export function createMockUpstream (options: MockConfigInput = {}): MockUpstream {
   const startup = mergeConfig(DEFAULT_OPTIONS, parseConfig(options))
   let config = { ...startup }
   const stats = new StatsRecorder()
+  const store = new ResponseStore()
   let requestSeq = 0
   // counts requests that had a fault configured, for the fault_rate pattern
   let faultSeq = 0
@@ -55,33 +62,7 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
     config = { ...startup }
     faultSeq = 0
     stats.reset()
-  }
-
-  function readBody (ex: Exchange, then: (body: Record<string, unknown>) => void): void {
-    const chunks: Buffer[] = []
-    let size = 0
-    ex.req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk)
-    })
-    ex.req.on('end', () => {
-      if (size > MAX_BODY_BYTES) {
-        ex.sendError({ status: 413, type: 'invalid_request_error', param: null, code: 'request_too_large', message: 'Request body too large.' })
-        return
-      }
-      let body: unknown
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-      } catch {
-        ex.sendError(badRequest('We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload.)'))
-        return
-      }
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        ex.sendError(badRequest('The request body must be a JSON object.'))
-        return
-      }
-      then(body as Record<string, unknown>)
-    })
+    store.clear()
   }
 
   function control (ex: Exchange, method: string, path: string): void {
@@ -94,7 +75,7 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
       return reply(config)
     }
     if (method === 'POST' && path === '/_mock/config') {
-      return readBody(ex, (body) => {
+      return readJson(ex, (body) => {
         try {
           setConfig(body)
         } catch (err) {
@@ -108,15 +89,19 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
   }
 
   function authError (ex: Exchange, apiKey: string): ErrorSpec | undefined {
-    const auth = ex.req.headers.authorization
-    if (auth === `Bearer ${apiKey}`) return undefined
-    if (auth === undefined || auth === '') {
+    const anthropic = ex.format === 'anthropic'
+    const key = presentedKey(ex.req, anthropic)
+    if (key === apiKey) return undefined
+    if (anthropic) {
+      return { status: 401, type: 'authentication_error', message: key === undefined ? 'x-api-key header is required' : 'invalid x-api-key' }
+    }
+    if (key === undefined) {
       return { status: 401, type: 'invalid_request_error', code: null, message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)." }
     }
-    return statusFaultError(401, { model: '', apiKey: auth.replace(/^Bearer\s+/i, '') })
+    return statusFaultError(401, { model: '', apiKey: key })
   }
 
-  function serve (ex: Exchange, entry: RecentRequest, handler: Handler, body: Record<string, unknown>): void {
+  function serve (ex: Exchange, entry: RecentRequest, route: Route, id: string, body: Record<string, unknown>, files: FilePart[] = []): void {
     let knobs = config
     if (body.mock !== undefined) {
       entry.body_mock = body.mock
@@ -138,20 +123,25 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
       if (fault === 'reset') return ex.destroy()
       const status = faultStatus(fault)
       if (status !== undefined) {
-        const auth = ex.req.headers.authorization ?? ''
-        const spec = statusFaultError(status, { model: entry.model ?? '', apiKey: auth.replace(/^Bearer\s+/i, '') }, knobs.fault_status_body)
+        const apiKey = presentedKey(ex.req, ex.format === 'anthropic') ?? ''
+        const spec = statusFaultError(status, { model: entry.model ?? '', apiKey }, knobs.fault_status_body)
         const extra = status === 429
           ? { 'retry-after': String(knobs.retry_after), 'retry-after-ms': String(knobs.retry_after * 1000) }
           : {}
         return ex.sendError(spec, extra)
       }
       const mode: SendMode = fault === 'cut' || fault === 'stall' || fault === 'invalid_json' ? fault : 'normal'
-      const invalid = handler({
+      const invalid = route.handler({
         ex,
         body,
+        files,
+        id,
+        query: new URL(ex.req.url ?? '/', 'http://mock').searchParams,
         knobs,
         mode,
-        recordUsage: (u) => stats.usage(u.prompt_tokens, u.completion_tokens)
+        entry,
+        store,
+        recordUsage: (u) => stats.usage(u)
       })
       if (invalid !== undefined) ex.sendError(invalid)
     })
@@ -183,8 +173,10 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
       stats.end(entry, res.writableFinished ? 'completed' : ex.destroyedByMock ? 'destroyed' : 'aborted')
     })
 
-    const handler = ROUTES[`${method} ${path}`]
-    if (handler === undefined) {
+    digestBody(req, entry)
+    ex.format = errorFormatOf(path)
+    const found = findRoute(method, path)
+    if (found === undefined) {
       req.resume()
       return ex.sendError({ status: 404, type: 'invalid_request_error', message: `Invalid URL (${method} ${path})` })
     }
@@ -195,11 +187,37 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
         return ex.sendError(denied)
       }
     }
-    if (method === 'GET') {
-      req.resume()
-      return serve(ex, entry, handler, {})
+    if (ex.format === 'anthropic') {
+      entry.anthropic_version = header(req, 'anthropic-version')
+      entry.anthropic_beta = header(req, 'anthropic-beta')
+      if (entry.anthropic_version === undefined) {
+        req.resume()
+        return ex.sendError(badRequest('anthropic-version: header is required'))
+      }
     }
-    readBody(ex, (body) => serve(ex, entry, handler, body))
+    const { route, id } = found
+    switch (route.body) {
+      case 'none':
+        req.resume()
+        return serve(ex, entry, route, id, {})
+      case 'json':
+        return readJson(ex, (body) => serve(ex, entry, route, id, body))
+      case 'multipart':
+        return readMultipart(ex, ({ fields, files }) => {
+          entry.fields = fields
+          entry.files = files
+          const body: Record<string, unknown> = { ...fields }
+          if (fields.stream !== undefined) body.stream = fields.stream === 'true'
+          if (fields.mock !== undefined) {
+            try {
+              body.mock = JSON.parse(fields.mock)
+            } catch {
+              return ex.sendError(badRequest('mock must be a JSON object', 'mock'))
+            }
+          }
+          serve(ex, entry, route, id, body, files)
+        })
+    }
   }
 
   const server = createServer({ keepAlive: true }, onRequest)

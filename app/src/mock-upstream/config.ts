@@ -1,7 +1,7 @@
 // The mock's knobs: their types, defaults, and the one validator every source goes through.
 
 export const FAULTS = [
-  'none', '400', '401', '403', '404', '409', '422', '429', '500', '502', '503',
+  'none', '400', '401', '403', '404', '409', '422', '429', '500', '502', '503', '529',
   'hang', 'reset', 'invalid_json', 'cut', 'stall'
 ] as const
 export type Fault = typeof FAULTS[number]
@@ -29,6 +29,20 @@ export interface MockKnobs {
   embedding_dims: number
   /** answer 400 to a chat or completion request that carries `stream_options`, as some older servers do */
   reject_stream_options: boolean
+  /** replaces the prompt (input) token count computed from the request; includes cached tokens */
+  prompt_tokens?: number
+  /** replaces the completion (output) token count, which is `chunks` otherwise; includes reasoning tokens */
+  completion_tokens?: number
+  /** prompt tokens read from the provider's cache (at most the prompt tokens) */
+  cached_tokens: number
+  /** completion tokens spent on hidden reasoning (at most the completion tokens) */
+  reasoning_tokens: number
+  /** prompt tokens written to the cache; only Anthropic reports them (at most the uncached prompt tokens) */
+  cache_write_tokens: number
+  /** chat and completion usage also carry DeepSeek's `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens` */
+  deepseek_usage: boolean
+  /** Responses answers end `incomplete` (max_output_tokens) instead of `completed` */
+  incomplete: boolean
 }
 
 /** Knobs plus server-wide settings. */
@@ -45,7 +59,10 @@ type CamelKeys<T> = { [K in keyof T as CamelCase<K & string>]: T[K] }
 /** What callers may pass: snake_case names, or their camelCase spelling (`apiKey`, `latencyMs`). */
 export type MockConfigInput = Partial<MockOptions> & Partial<CamelKeys<MockOptions>>
 
-export const DEFAULT_MODELS = ['gpt-4.1', 'claude-sonnet-4.5', 'gemini-2.5-flash', 'deepseek-v3.2', 'text-embedding-3-small']
+export const DEFAULT_MODELS = [
+  'gpt-4.1', 'claude-sonnet-4.5', 'gemini-2.5-flash', 'deepseek-v3.2', 'text-embedding-3-small',
+  'omni-moderation-latest', 'gpt-image-1', 'gpt-4o-mini-tts', 'whisper-1'
+]
 
 export const DEFAULT_OPTIONS: Readonly<MockOptions> = Object.freeze({
   latency_ms: 0,
@@ -58,6 +75,11 @@ export const DEFAULT_OPTIONS: Readonly<MockOptions> = Object.freeze({
   cut_after: 2,
   embedding_dims: 16,
   reject_stream_options: false,
+  cached_tokens: 0,
+  reasoning_tokens: 0,
+  cache_write_tokens: 0,
+  deepseek_usage: false,
+  incomplete: false,
   models: DEFAULT_MODELS
 })
 
@@ -71,6 +93,7 @@ export class MockConfigError extends Error {
 }
 
 const MAX_DELAY_MS = 3_600_000
+const MAX_TOKENS = 100_000_000
 const INT_LIMITS: Record<string, number> = {
   latency_ms: MAX_DELAY_MS,
   chunk_delay_ms: MAX_DELAY_MS,
@@ -78,8 +101,14 @@ const INT_LIMITS: Record<string, number> = {
   chunks: 100_000,
   cut_after: 100_000,
   retry_after: 86_400,
-  embedding_dims: 65_536
+  embedding_dims: 65_536,
+  cached_tokens: MAX_TOKENS,
+  reasoning_tokens: MAX_TOKENS,
+  cache_write_tokens: MAX_TOKENS
 }
+/** Integer knobs that may also be absent: null (or '') clears them. */
+const OPTIONAL_INTS: Record<string, number> = { prompt_tokens: MAX_TOKENS, completion_tokens: MAX_TOKENS }
+const BOOLEANS = new Set(['reject_stream_options', 'deepseek_usage', 'incomplete'])
 
 function snakeCase (key: string): string {
   return key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())
@@ -122,11 +151,13 @@ export function parseConfig (input: unknown, label = ''): Partial<MockOptions> {
         throw new MockConfigError(name, `${name} must be a number from 0 to 1, got ${JSON.stringify(value)}`)
       }
       out.fault_rate = n
-    } else if (key === 'reject_stream_options') {
+    } else if (key in OPTIONAL_INTS) {
+      (out as Record<string, number | undefined>)[key] = value === null || value === '' ? undefined : readInt(name, value, OPTIONAL_INTS[key]!)
+    } else if (BOOLEANS.has(key)) {
       if (value !== true && value !== false && value !== 'true' && value !== 'false') {
         throw new MockConfigError(name, `${name} must be true or false, got ${JSON.stringify(value)}`)
       }
-      out.reject_stream_options = value === true || value === 'true'
+      (out as Record<string, boolean>)[key] = value === true || value === 'true'
     } else if (key === 'fault_status_body' || key === 'api_key') {
       if (value !== null && typeof value !== 'string') {
         throw new MockConfigError(name, `${name} must be a string or null`)

@@ -1,4 +1,4 @@
-// Deterministic content: completion words, prompt token counts, embedding vectors.
+// Deterministic content: completion words, prompt token counts of every API, embedding vectors.
 
 /**
  * Completion text is `chunks` words `tok0 tok1 …` separated by single spaces. Streams send word
@@ -46,15 +46,42 @@ function contentWords (content: unknown): number {
   return n
 }
 
-/** prompt_tokens of a chat request: words in all message contents, at least 1. */
-export function chatPromptTokens (messages: unknown): number {
+/**
+ * Words in a Responses `input` (a string, or items whose `content` is a string or parts with
+ * `text`; tool results count their `output`, tool calls their `arguments`) plus `instructions`.
+ */
+export function responsesInputTokens (input: unknown, instructions: unknown): number {
+  let n = typeof instructions === 'string' ? countWords(instructions) : 0
+  if (typeof input === 'string') n += countWords(input)
+  else if (Array.isArray(input)) {
+    for (const item of input) {
+      if (typeof item === 'string') { n += countWords(item); continue }
+      if (typeof item !== 'object' || item === null) continue
+      const { content, output, arguments: args } = item as { content?: unknown, output?: unknown, arguments?: unknown }
+      n += contentWords(content) + contentWords(output) + contentWords(args)
+    }
+  }
+  return Math.max(1, n)
+}
+
+/** Input tokens of an Anthropic request: words in `system` (a string or text blocks) and in every message's content. */
+export function anthropicInputTokens (system: unknown, messages: unknown): number {
+  return Math.max(1, contentWords(system) + messagesWords(messages))
+}
+
+function messagesWords (messages: unknown): number {
   let n = 0
   if (Array.isArray(messages)) {
     for (const m of messages) {
       if (typeof m === 'object' && m !== null) n += contentWords((m as { content?: unknown }).content)
     }
   }
-  return Math.max(1, n)
+  return n
+}
+
+/** prompt_tokens of a chat request: words in all message contents, at least 1. */
+export function chatPromptTokens (messages: unknown): number {
+  return Math.max(1, messagesWords(messages))
 }
 
 /**

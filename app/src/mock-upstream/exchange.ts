@@ -1,6 +1,6 @@
 // One request/response pair: the mock's standard headers, timers tied to the connection, sending.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { errorBody, type ErrorSpec } from './faults.js'
+import { renderError, type ErrorFormat, type ErrorSpec } from './faults.js'
 
 /** Sent on every response, so a gateway's header allow-list has something to filter. */
 const FIXED_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({
@@ -17,6 +17,8 @@ export class Exchange {
   closed = false
   /** set when the mock destroys the connection on purpose */
   destroyedByMock = false
+  /** the error shape this route's clients parse */
+  format: ErrorFormat = 'openai'
   private timers: Set<NodeJS.Timeout> | undefined
 
   constructor (
@@ -71,24 +73,24 @@ export class Exchange {
   }
 
   sendError (spec: ErrorSpec, extra: OutgoingHttpHeaders = {}): void {
-    this.sendJson(spec.status, errorBody(spec), extra)
+    this.sendJson(spec.status, renderError(spec, this.format), extra)
   }
 
   /** Writes `data` and ends the response. */
-  end (data: string): void {
+  end (data: string | Buffer): void {
     if (!this.closed) this.res.end(data)
   }
 
-  write (data: string): void {
-    if (!this.closed && data !== '') this.res.write(data)
+  write (data: string | Buffer): void {
+    if (!this.closed && data.length > 0) this.res.write(data)
   }
 
   /** Drops the connection with no further bytes, once `data` (if any) reached the socket. */
-  destroy (data = ''): void {
+  destroy (data: string | Buffer = ''): void {
     if (this.closed) return
     this.destroyedByMock = true
     const socket = this.req.socket
-    if (data === '') { socket.destroy(); return }
+    if (data.length === 0) { socket.destroy(); return }
     this.res.write(data, () => socket.destroy())
   }
 }

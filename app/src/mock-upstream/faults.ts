@@ -1,5 +1,8 @@
-// Error bodies in OpenAI's shape, the status faults' catalogue, and the deterministic fault pattern.
+// Error bodies in OpenAI's and Anthropic's shapes, the status faults' catalogue, and the deterministic fault pattern.
 import type { Fault } from './config.js'
+
+/** Which error shape a route's clients parse. */
+export type ErrorFormat = 'openai' | 'anthropic'
 
 export interface ErrorSpec {
   status: number
@@ -13,6 +16,33 @@ export function errorBody (spec: ErrorSpec): string {
   return JSON.stringify({
     error: { message: spec.message, type: spec.type, param: spec.param ?? null, code: spec.code ?? null }
   })
+}
+
+/** Anthropic's error type for each status (its API reference, "Errors"). */
+const ANTHROPIC_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  503: 'overloaded_error',
+  529: 'overloaded_error'
+}
+
+export function anthropicErrorType (status: number): string {
+  return ANTHROPIC_TYPES[status] ?? (status < 500 ? 'invalid_request_error' : 'api_error')
+}
+
+/** `{"type":"error","error":{"type":…,"message":…}}`: the type follows the status, as Anthropic's does. */
+export function anthropicErrorBody (spec: ErrorSpec): string {
+  return JSON.stringify({ type: 'error', error: { type: anthropicErrorType(spec.status), message: spec.message } })
+}
+
+export function renderError (spec: ErrorSpec, format: ErrorFormat): string {
+  return format === 'anthropic' ? anthropicErrorBody(spec) : errorBody(spec)
 }
 
 /** The error each status fault answers with, modelled on what OpenAI sends for that status. */
@@ -40,7 +70,9 @@ const STATUS_FAULTS: Record<number, SpecBuilder> = {
   429: () => ({ status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message: 'Rate limit reached for requests (mock fault). Please try again later.' }),
   500: () => ({ status: 500, type: 'server_error', code: null, message: 'The server had an error while processing your request (mock fault).' }),
   502: () => ({ status: 502, type: 'server_error', code: 'bad_gateway', message: 'Bad gateway (mock fault).' }),
-  503: () => ({ status: 503, type: 'server_error', code: 'service_unavailable', message: 'The engine is currently overloaded (mock fault). Please try again later.' })
+  503: () => ({ status: 503, type: 'server_error', code: 'service_unavailable', message: 'The engine is currently overloaded (mock fault). Please try again later.' }),
+  // Anthropic's "overloaded" status; OpenAI-shaped clients see it as a server error
+  529: () => ({ status: 529, type: 'server_error', code: 'overloaded', message: 'Overloaded (mock fault).' })
 }
 
 /** `"429"` → 429; non-status faults → undefined. */

@@ -1,7 +1,6 @@
-// Server-sent event streams shaped like OpenAI's, built from string templates and paced by the knobs.
+// Server-sent event streams: chat and completion chunks built from string templates, typed events, pacing by the knobs.
 import type { Exchange } from './exchange.js'
-
-export interface Usage { prompt_tokens: number, completion_tokens: number }
+import { chatUsageJson, type Usage } from './usage.js'
 
 /** A stream as events: the opening event, one per content delta, and the closing events. */
 export interface StreamPlan {
@@ -13,10 +12,11 @@ export interface StreamPlan {
   usage?: Usage
 }
 
-export interface StreamHeader { id: string, created: number, model: string, includeUsage: boolean }
+export interface StreamHeader { id: string, created: number, model: string, includeUsage: boolean, deepseekUsage: boolean }
 
-export function usageJson (u: Usage): string {
-  return `{"prompt_tokens":${u.prompt_tokens},"completion_tokens":${u.completion_tokens},"total_tokens":${u.prompt_tokens + u.completion_tokens}}`
+/** A typed event (`event:` line), as the Responses and Messages APIs send them. */
+export function typedEvent (type: string, data: unknown): string {
+  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`
 }
 
 const DONE = 'data: [DONE]\n\n'
@@ -28,7 +28,7 @@ export function chatStreamPlan (h: StreamHeader, deltas: readonly string[], usag
   const end = `,"logprobs":null,"finish_reason":null}]${h.includeUsage ? ',"usage":null' : ''}}\n\n`
   let tail = `${start}{},"logprobs":null,"finish_reason":"stop"}]${h.includeUsage ? ',"usage":null' : ''}}\n\n`
   if (h.includeUsage) {
-    tail += `data: {"id":${JSON.stringify(h.id)},"object":"chat.completion.chunk","created":${h.created},"model":${JSON.stringify(h.model)},"system_fingerprint":"fp_mock","choices":[],"usage":${usageJson(usage)}}\n\n`
+    tail += `data: {"id":${JSON.stringify(h.id)},"object":"chat.completion.chunk","created":${h.created},"model":${JSON.stringify(h.model)},"system_fingerprint":"fp_mock","choices":[],"usage":${chatUsageJson(usage, h.deepseekUsage)}}\n\n`
   }
   return {
     head: `${start}{"role":"assistant","content":""}${end}`,
@@ -45,7 +45,7 @@ export function completionStreamPlan (h: StreamHeader, deltas: readonly string[]
   const end = `,"index":0,"logprobs":null,"finish_reason":null}]${h.includeUsage ? ',"usage":null' : ''}}\n\n`
   let tail = `${start}"","index":0,"logprobs":null,"finish_reason":"stop"}]${h.includeUsage ? ',"usage":null' : ''}}\n\n`
   if (h.includeUsage) {
-    tail += `data: {"id":${JSON.stringify(h.id)},"object":"text_completion","created":${h.created},"model":${JSON.stringify(h.model)},"system_fingerprint":"fp_mock","choices":[],"usage":${usageJson(usage)}}\n\n`
+    tail += `data: {"id":${JSON.stringify(h.id)},"object":"text_completion","created":${h.created},"model":${JSON.stringify(h.model)},"system_fingerprint":"fp_mock","choices":[],"usage":${chatUsageJson(usage, h.deepseekUsage)}}\n\n`
   }
   return {
     head: '',

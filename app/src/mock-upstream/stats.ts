@@ -1,5 +1,7 @@
 // What the mock saw and sent, for tests to assert on (`GET /_mock/stats`).
 import type { IncomingHttpHeaders } from 'node:http'
+import type { FilePart } from './multipart.js'
+import type { Usage } from './usage.js'
 
 export interface RecentRequest {
   path: string
@@ -19,6 +21,19 @@ export interface RecentRequest {
   aborted: boolean
   /** the response was sent completely */
   completed: boolean
+  /** bytes of the request body as received (set once the body was read to its end) */
+  body_bytes?: number
+  /** sha256 (hex) of those bytes: proves a relay passed the body through unchanged */
+  body_sha256?: string
+  /** the `anthropic-version` and `anthropic-beta` headers, on the Messages routes */
+  anthropic_version?: string
+  anthropic_beta?: string
+  /** a multipart body's file parts (name, filename, bytes, sha256) and text fields */
+  files?: FilePart[]
+  fields?: Record<string, string>
+  /** the id of the response a Responses request created, and the one it chained on */
+  response_id?: string
+  previous_response_id?: string
 }
 
 export interface MockStats {
@@ -31,8 +46,15 @@ export interface MockStats {
   aborted: number
   /** the mock destroyed the connection on purpose (`reset`, `cut`) */
   destroyed: number
-  /** usage the mock actually sent: non-stream responses, and streams that emitted the usage chunk */
+  /** requests per path that the client left before their response was complete */
+  aborted_by_path: Record<string, number>
+  /**
+   * usage the mock actually sent: non-stream responses, and streams that emitted their usage;
+   * in OpenAI's convention (prompt includes cached tokens, completion includes reasoning tokens)
+   */
   usage_reported: { prompt_tokens: number, completion_tokens: number }
+  /** the detail counts of that same usage */
+  usage_details_reported: { cached_tokens: number, reasoning_tokens: number, cache_write_tokens: number }
   /** the last 100 requests, oldest first */
   recent: RecentRequest[]
 }
@@ -50,7 +72,9 @@ export class StatsRecorder {
       completed: 0,
       aborted: 0,
       destroyed: 0,
+      aborted_by_path: {},
       usage_reported: { prompt_tokens: 0, completion_tokens: 0 },
+      usage_details_reported: { cached_tokens: 0, reasoning_tokens: 0, cache_write_tokens: 0 },
       recent: []
     }
   }
@@ -70,12 +94,19 @@ export class StatsRecorder {
     s.in_flight--
     s[how]++
     if (how === 'completed') entry.completed = true
-    if (how === 'aborted') entry.aborted = true
+    if (how === 'aborted') {
+      entry.aborted = true
+      s.aborted_by_path[entry.path] = (s.aborted_by_path[entry.path] ?? 0) + 1
+    }
   }
 
-  usage (promptTokens: number, completionTokens: number): void {
-    this.s.usage_reported.prompt_tokens += promptTokens
-    this.s.usage_reported.completion_tokens += completionTokens
+  usage (u: Usage): void {
+    const s = this.s
+    s.usage_reported.prompt_tokens += u.prompt_tokens
+    s.usage_reported.completion_tokens += u.completion_tokens
+    s.usage_details_reported.cached_tokens += u.cached_tokens
+    s.usage_details_reported.reasoning_tokens += u.reasoning_tokens
+    s.usage_details_reported.cache_write_tokens += u.cache_write_tokens
   }
 
   /** Zeroes everything except requests still in flight. */
