@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { dirname, join, relative } from 'node:path'
 
 const PLACEHOLDER = /\$\{(NGINX_[A-Z0-9_]+)\}/g
-const DERIVED = ['NGINX_UPSTREAM_SERVERS', 'NGINX_CORS_ORIGIN_MAP', 'NGINX_HTTPS_PORT_SUFFIX']
+const DERIVED = ['NGINX_UPSTREAM_SERVERS', 'NGINX_CORS_ORIGIN_MAP', 'NGINX_HTTPS_PORT_SUFFIX', 'NGINX_LISTEN_HTTP2', 'NGINX_HTTP2']
 
 /** Runs the entrypoint helper with `env` and returns the variables it derives. */
 export function deriveNginxEnv (envshPath, env) {
@@ -15,7 +15,8 @@ export function deriveNginxEnv (envshPath, env) {
   let out
   try {
     out = execFileSync('sh', ['-c', script, envshPath], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      // The helper asks `nginx -v` which HTTP/2 syntax to render; Debian keeps nginx in /usr/sbin.
+      env: { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`, ...env },
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe']
     })
