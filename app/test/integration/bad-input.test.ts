@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { chatBody, startTestGateway, type TestGateway } from '../support/gateway.js'
-import { assertOpenAIError, injectPost } from './fixtures/helpers.js'
+import { assertOpenAIError, injectPost } from '../support/http.js'
 
 const BODY_LIMIT = 4096
 

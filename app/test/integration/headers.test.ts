@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { UPSTREAM_KEY, chatBody, startTestGateway, type TestGateway } from '../support/gateway.js'
-import { injectPost } from './fixtures/helpers.js'
+import { injectPost } from '../support/http.js'
 
 const chat = '/v1/chat/completions'
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/

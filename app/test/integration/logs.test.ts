@@ -1,7 +1,8 @@
 // One structured log line per request, with no secrets and no prompt text in any line.
 import t from 'tap'
 import { UPSTREAM_KEY, chatBody, startTestGateway } from '../support/gateway.js'
-import { injectPost, waitFor, type Json } from './fixtures/helpers.js'
+import { injectPost, type Json } from '../support/http.js'
+import { waitFor } from '../support/wait.js'
 
 const chat = '/v1/chat/completions'
 const PROMPT = 'a very private prompt about quarterly numbers'

@@ -1,8 +1,9 @@
 // An upstream that does not know `stream_options`: the gateway's own usage request must not break
 // streaming for clients that never asked for it.
 import t from 'tap'
-import { chatBody, metricValue, startTestGateway } from '../support/gateway.js'
-import { mockText, sseData, waitFor, type Json } from './fixtures/helpers.js'
+import { chatBody, metricValue, mockText, startTestGateway } from '../support/gateway.js'
+import { sseData, type Json } from '../support/http.js'
+import { waitFor } from '../support/wait.js'
 
 t.test('an upstream that rejects stream_options: the stream is sent again without it, and usage is estimated', async (t) => {
   const gw = await startTestGateway({ mock: { reject_stream_options: true } })

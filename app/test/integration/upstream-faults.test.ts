@@ -1,7 +1,8 @@
 // Upstream failures through the mock: each becomes the status and code DESIGN.md gives, and is counted by reason.
 import t, { type Test } from 'tap'
 import { UPSTREAM_KEY, chatBody, metricValue, startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js'
-import { assertOpenAIError, injectPost, sseData, waitFor, type Json } from './fixtures/helpers.js'
+import { assertOpenAIError, injectPost, sseData, type Json } from '../support/http.js'
+import { waitFor } from '../support/wait.js'
 
 const chat = '/v1/chat/completions'
 

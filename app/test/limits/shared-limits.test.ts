@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { hashKey } from '../../src/lib/keys.js'
 import { freePort, startProcess, type Proc } from '../support/procs.js'
 import { chatBody, metricValue, startTestGateway, type TestGateway } from '../support/gateway.js'
-import { waitFor } from '../integration/fixtures/helpers.js'
+import { waitFor } from '../support/wait.js'
 import { Redis } from 'ioredis'
 
 const KEY = 'sk-gw-limits-test-key'

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   dashboardsDir, dataPanels, instantQuery, jsonFiles, loadDashboard, loadRules, loadedRules,
-  startNativeStack, stopNativeStack, substituteGrafanaVars, sumSamples, type NativeStack
+  startNativeStack, stopNativeStack, substituteGrafanaVars, type NativeStack
 } from '../support/prometheus.js'
-
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+import { sumSamples } from '../support/metrics.js'
+import { waitFor, waitOrThrow } from '../support/wait.js'
 
 type Gateway = NativeStack['gateways'][number]
 
@@ -30,18 +30,10 @@ const keyOf = (id: string): string => {
 const MAIN_KEY = keyOf('default')
 const LIMITED_KEY = keyOf('limited')
 
-async function waitFor (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
-    await sleep(250)
-  }
-}
-
 // Prometheus applies discovered targets a few seconds after start; traffic sent before a replica's
 // first scrape would be part of its counters' starting values and never show in rate().
-await waitFor(async () => Number((await instantQuery(prom.url, 'count(up{job="llm-gateway"} == 1)'))[0]?.value[1] ?? 0) === gateways.length,
-  20000, 'every replica scraped')
+await waitOrThrow(async () => Number((await instantQuery(prom.url, 'count(up{job="llm-gateway"} == 1)'))[0]?.value[1] ?? 0) === gateways.length,
+  20000, 'every replica scraped', 250)
 
 // Counter series are born with the traffic that increments them, and a series first seen at its
 // final value has rate() 0. One request a replica, scraped before the test traffic, gives the request
@@ -55,8 +47,8 @@ await Promise.all(gateways.map(async (g) => {
   })
   await res.arrayBuffer()
 }))
-await waitFor(async () => Number((await instantQuery(prom.url, `count(timestamp(up{job="llm-gateway"}) > ${warmedAt + 1})`))[0]?.value[1] ?? 0) === gateways.length,
-  20000, 'every replica scraped after the warm-up')
+await waitOrThrow(async () => Number((await instantQuery(prom.url, `count(timestamp(up{job="llm-gateway"}) > ${warmedAt + 1})`))[0]?.value[1] ?? 0) === gateways.length,
+  20000, 'every replica scraped after the warm-up', 250)
 
 interface Sent { status: number, text: string }
 
@@ -127,12 +119,11 @@ t.test('token counters equal the usage the upstream reported', async (t) => {
   t.ok(reported.prompt_tokens > 0 && reported.completion_tokens > 0, 'the upstream reported usage')
   // accounting happens when the response ends, which can be a moment after the client has it
   let delta = { prompt: -1, completion: -1 }
-  for (let i = 0; i < 100; i++) {
+  await waitFor(async () => {
     const after = await upstreamTokens()
     delta = { prompt: after.prompt - before.prompt, completion: after.completion - before.completion }
-    if (delta.prompt === reported.prompt_tokens && delta.completion === reported.completion_tokens) break
-    await sleep(100)
-  }
+    return delta.prompt === reported.prompt_tokens && delta.completion === reported.completion_tokens
+  }, 10_000, 100)
   t.same(delta, { prompt: reported.prompt_tokens, completion: reported.completion_tokens }, 'llm_gateway_tokens_total{source="upstream"} over all replicas')
 })
 
@@ -151,11 +142,11 @@ t.test('failures, limits and aborts are answered as expected', async (t) => {
   }
   // estimated usage for the cut streams, labelled as estimated
   let estimated = 0
-  for (let i = 0; i < 100 && estimated === 0; i++) {
+  await waitFor(async () => {
     const texts = await Promise.all(gateways.map(async (g) => await (await fetch(g.metricsUrl)).text()))
     estimated = texts.reduce((acc, text) => acc + sumSamples(text, 'llm_gateway_tokens_total', { source: 'estimated' }), 0)
-    if (estimated === 0) await sleep(100)
-  }
+    return estimated > 0
+  }, 10_000, 100)
   t.ok(estimated > 0, 'llm_gateway_tokens_total{source="estimated"} counts the cut streams')
 })
 
@@ -170,19 +161,17 @@ t.test('every dashboard query and recording rule returns data from Prometheus', 
   ]
   // every replica scraped at least twice after the traffic, and the rules evaluated on it
   const since = Date.now() / 1000
-  const deadline = Date.now() + 60_000
-  let empty: string[] = []
-  while (Date.now() < deadline) {
+  // Until every replica was scraped after the traffic, no query has been asked yet.
+  let empty = ['(every replica scraped after the traffic)']
+  await waitFor(async () => {
     const scraped = await instantQuery(prom.url, `count(timestamp(up{job="llm-gateway"}) > ${since + 2})`)
-    if (Number(scraped[0]?.value[1] ?? 0) === gateways.length) {
-      empty = []
-      for (const q of queries) {
-        if ((await instantQuery(prom.url, q.expr)).length === 0) empty.push(`${q.what}: ${q.expr}`)
-      }
-      if (empty.length === 0) break
+    if (Number(scraped[0]?.value[1] ?? 0) !== gateways.length) return false
+    empty = []
+    for (const q of queries) {
+      if ((await instantQuery(prom.url, q.expr)).length === 0) empty.push(`${q.what}: ${q.expr}`)
     }
-    await sleep(1000)
-  }
+    return empty.length === 0
+  }, 60_000, 1000)
   t.same(empty, [], 'queries without data')
   const perReplica = await instantQuery(prom.url, 'count by (instance) (llm_gateway_requests_total)')
   t.equal(perReplica.length, gateways.length, 'every replica is its own instance')
@@ -218,11 +207,11 @@ t.test('every gateway metric has series on every replica, with the labels the tr
 
 t.test('the alert rules are loaded and evaluate cleanly', async (t) => {
   const alerts = loadRules().filter((r) => r.alert !== undefined).map((r) => r.alert ?? '')
-  let states = await loadedRules(prom.url)
-  for (let i = 0; i < 20 && states.some((s) => s.health !== 'ok'); i++) {
-    await sleep(500)
+  let states: Awaited<ReturnType<typeof loadedRules>> = []
+  await waitFor(async () => {
     states = await loadedRules(prom.url)
-  }
+    return states.length > 0 && states.every((s) => s.health === 'ok')
+  }, 10_000, 500)
   t.same(alerts.filter((a) => !states.some((s) => s.type === 'alerting' && s.name === a)), [], 'every alert is loaded')
   t.same(states.filter((s) => s.health !== 'ok').map((s) => `${s.name}: ${s.health} ${s.lastError ?? ''}`), [], 'every rule evaluates without error')
 })

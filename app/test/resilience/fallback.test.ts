@@ -1,46 +1,21 @@
 // Ordered targets: fallback before the first byte only, and a breaker that routes around a failing upstream.
 import t, { type Test } from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { hashKey } from '../../src/lib/keys.js'
-import { createMockUpstream } from '../../src/mock-upstream/app.js'
-import { metricValue } from '../support/gateway.js'
-
-const KEY = 'sk-gw-fallback-test'
+import { metricValue, startTestGateway, upstreamKey } from '../support/gateway.js'
 
 async function setup (t: Test, breakerFailures: number) {
-  const primary = createMockUpstream({ api_key: 'primary-key' })
-  const backup = createMockUpstream({ api_key: 'backup-key' })
-  const p = await primary.listen(0, '127.0.0.1')
-  const b = await backup.listen(0, '127.0.0.1')
-  const dir = mkdtempSync(join(tmpdir(), 'gw-fallback-'))
-  const modelsFile = join(dir, 'models.json')
-  writeFileSync(modelsFile, JSON.stringify({
-    upstreams: { backup: { base_url: `${b.url}/v1`, api_key_env: 'BACKUP_API_KEY' } },
-    models: [{ id: 'gpt-4.1', price: { input_per_1m: 2, output_per_1m: 8 }, targets: [{ model: 'gpt-4.1' }, { upstream: 'backup', model: 'gpt-4.1-backup' }] }]
-  }))
-  const config = loadConfig({
-    UPSTREAM_BASE_URL: `${p.url}/v1`,
-    UPSTREAM_API_KEY: 'primary-key',
-    BACKUP_API_KEY: 'backup-key',
-    GATEWAY_KEYS: `k:${hashKey(KEY)}`,
-    MODELS_FILE: modelsFile,
-    UPSTREAM_BREAKER_FAILURES: String(breakerFailures),
-    UPSTREAM_BREAKER_COOLDOWN_MS: '60000',
-    LOG_LEVEL: 'silent'
+  const gw = await startTestGateway({
+    upstreams: { backup: {} },
+    models: [{ id: 'gpt-4.1', price: { input_per_1m: 2, output_per_1m: 8 }, targets: [{ model: 'gpt-4.1' }, { upstream: 'backup', model: 'gpt-4.1-backup' }] }],
+    env: { UPSTREAM_BREAKER_FAILURES: String(breakerFailures), UPSTREAM_BREAKER_COOLDOWN_MS: '60000' }
   })
-  const app = await buildApp(config)
-  t.teardown(async () => { await app.close(); await primary.close(); await backup.close() })
-  const chat = async (extra: Record<string, unknown> = {}) => await app.inject({
+  t.teardown(gw.close)
+  const chat = async (extra: Record<string, unknown> = {}) => await gw.app.inject({
     method: 'POST',
     url: '/v1/chat/completions',
-    headers: { authorization: `Bearer ${KEY}` },
+    headers: gw.auth(),
     payload: { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }], ...extra }
   })
-  return { app, primary, backup, chat }
+  return { app: gw.app, primary: gw.mock, backup: gw.upstream('backup'), chat }
 }
 
 t.test('a 5xx from the first target falls back to the next, with its own key and model name', async (t) => {
@@ -51,7 +26,7 @@ t.test('a 5xx from the first target falls back to the next, with its own key and
   t.equal(primary.stats().requests, 1)
   t.equal(backup.stats().requests, 1)
   const seen = backup.stats().recent[0]
-  t.equal(seen?.headers.authorization, 'Bearer backup-key', 'the backup gets its own key')
+  t.equal(seen?.headers.authorization, `Bearer ${upstreamKey('backup')}`, 'the backup gets its own key')
   t.equal(seen?.model, 'gpt-4.1-backup', 'and its own model name')
 })
 

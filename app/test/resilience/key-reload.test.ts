@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey, hashKey } from '../../src/lib/keys.js'
-import { waitFor } from '../integration/fixtures/helpers.js'
+import { waitFor } from '../support/wait.js'
 import { startGateway, startMock } from '../support/procs.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-keys-'))

@@ -2,7 +2,7 @@
 // `shutting_down`, and the upstream is not blamed for it (no upstream error, no breaker failure).
 import t from 'tap'
 import { chatBody, metricValue, startTestGateway, type TestGateway } from '../support/gateway.js'
-import { waitFor } from '../integration/fixtures/helpers.js'
+import { waitFor } from '../support/wait.js'
 
 const upstreamErrors = async (gw: TestGateway): Promise<number> => await metricValue(gw.app, 'llm_gateway_upstream_errors_total')
 

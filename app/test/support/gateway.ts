@@ -1,17 +1,31 @@
-// Builds a gateway (buildApp) in front of an in-process mock upstream, and tears both down.
+// Builds a gateway (buildApp) in front of in-process mock upstreams (one, or several named ones
+// declared in a models file), and tears them all down.
 import type { FastifyInstance } from 'fastify'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { buildApp } from '../../src/app.js'
-import { loadConfig, type Config } from '../../src/config.js'
+import { DEFAULT_MODELS_FILE, loadConfig, type Config } from '../../src/config.js'
 import { generateKey, hashKey } from '../../src/lib/keys.js'
 import { createMockUpstream, type MockConfigInput, type MockUpstream } from '../../src/mock-upstream/app.js'
 
+export { metricValue } from './metrics.js'
+
 export const UPSTREAM_KEY = 'sk-upstream-SECRET-0123456789abcdef'
+
+/** The key the gateway holds for upstream `name` (each mock accepts only its own). */
+export function upstreamKey (name: string): string {
+  return name === 'default' ? UPSTREAM_KEY : `sk-upstream-${name}-SECRET-0123456789`
+}
 
 export interface TestGateway {
   app: FastifyInstance
+  /** the "default" upstream (UPSTREAM_BASE_URL) */
   mock: MockUpstream
+  /** an upstream by name ("default" is `mock`); throws for a name the gateway was not given */
+  upstream: (name: string) => MockUpstream
   config: Config
   /** plaintext gateway keys by id: "main" (all models), "limited" (rpm=3), "embed-only" (text-embedding-3-small) */
   keys: Record<string, string>
@@ -26,38 +40,78 @@ export interface TestGateway {
 
 export interface TestGatewayOptions {
   env?: Record<string, string>
+  /** the default upstream's knobs */
   mock?: MockConfigInput
-  /** leave the upstream unstarted and point at a closed port */
+  /** leave the default upstream unstarted and point at a closed port */
   upstreamDown?: boolean
+  /** more upstreams by name, each a mock of its own with the key `upstreamKey(name)` */
+  upstreams?: Record<string, MockConfigInput>
+  /** models added to the shipped ones (an entry with a shipped id replaces it); targets name the upstreams */
+  models?: Array<{ id: string } & Record<string, unknown>>
 }
 
 export async function startTestGateway (opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const mock = createMockUpstream({ api_key: UPSTREAM_KEY, ...opts.mock })
   const { url } = await mock.listen(0, '127.0.0.1')
-  let upstreamUrl = url
-  if (opts.upstreamDown === true) {
-    await mock.close()
-    upstreamUrl = url // the port is closed now: connection refused
+  if (opts.upstreamDown === true) await mock.close() // the port is closed now: connection refused
+  const upstreams: Record<string, MockUpstream> = { default: mock }
+  let dir: string | undefined
+  const closeUpstreams = async (): Promise<void> => {
+    await Promise.all(Object.entries(upstreams).map(async ([name, m]) => {
+      if (name !== 'default' || opts.upstreamDown !== true) await m.close()
+    }))
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   }
   const keys = { main: generateKey(), limited: generateKey(), 'embed-only': generateKey() }
-  const config = loadConfig({
-    UPSTREAM_BASE_URL: `${upstreamUrl}/v1`,
-    UPSTREAM_API_KEY: UPSTREAM_KEY,
-    GATEWAY_KEYS: [
-      `main:${hashKey(keys.main)}`,
-      `limited:${hashKey(keys.limited)} rpm=3`,
-      `embed-only:${hashKey(keys['embed-only'])} models=text-embedding-3-small`
-    ].join(','),
-    LOG_LEVEL: 'info',
-    STREAM_PING_INTERVAL_MS: '0',
-    ...opts.env
-  })
+  let app: FastifyInstance
+  let config: Config
   let logText = ''
-  const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logText += chunk.toString(); cb() } })
-  const app = await buildApp(config, { loggerInstance: pino({ level: config.logLevel }, sink) })
+  try {
+    const env: Record<string, string> = {}
+    const declared: Record<string, { base_url: string, api_key_env: string }> = {}
+    for (const [name, knobs] of Object.entries(opts.upstreams ?? {})) {
+      const extra = createMockUpstream({ api_key: upstreamKey(name), ...knobs })
+      upstreams[name] = extra
+      const keyEnv = `UPSTREAM_${name.toUpperCase().replace(/-/g, '_')}_API_KEY`
+      declared[name] = { base_url: `${(await extra.listen(0, '127.0.0.1')).url}/v1`, api_key_env: keyEnv }
+      env[keyEnv] = upstreamKey(name)
+    }
+    if (opts.upstreams !== undefined || opts.models !== undefined) {
+      dir = mkdtempSync(join(tmpdir(), 'gw-test-models-'))
+      const shipped = (JSON.parse(readFileSync(DEFAULT_MODELS_FILE, 'utf8')) as { models: Array<{ id: string }> }).models
+      const own = opts.models ?? []
+      const models = [...shipped.filter((m) => !own.some((o) => o.id === m.id)), ...own]
+      env.MODELS_FILE = join(dir, 'models.json')
+      writeFileSync(env.MODELS_FILE, JSON.stringify({ upstreams: declared, models }))
+    }
+    config = loadConfig({
+      UPSTREAM_BASE_URL: `${url}/v1`,
+      UPSTREAM_API_KEY: UPSTREAM_KEY,
+      GATEWAY_KEYS: [
+        `main:${hashKey(keys.main)}`,
+        `limited:${hashKey(keys.limited)} rpm=3`,
+        `embed-only:${hashKey(keys['embed-only'])} models=text-embedding-3-small`
+      ].join(','),
+      LOG_LEVEL: 'info',
+      STREAM_PING_INTERVAL_MS: '0',
+      ...env,
+      ...opts.env
+    })
+    const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logText += chunk.toString(); cb() } })
+    app = await buildApp(config, { loggerInstance: pino({ level: config.logLevel }, sink) })
+  } catch (err) {
+    // The caller never gets a handle to close: what was opened closes here.
+    await closeUpstreams()
+    throw err
+  }
   return {
     app,
     mock,
+    upstream: (name) => {
+      const m = upstreams[name]
+      if (m === undefined) throw new Error(`no upstream ${name}`)
+      return m
+    },
     config,
     keys,
     auth: (id = 'main') => ({ authorization: `Bearer ${keys[id as keyof typeof keys]}` }),
@@ -69,7 +123,7 @@ export async function startTestGateway (opts: TestGatewayOptions = {}): Promise<
     },
     close: async () => {
       await app.close()
-      if (opts.upstreamDown !== true) await mock.close()
+      await closeUpstreams()
     }
   }
 }
@@ -78,15 +132,7 @@ export function chatBody (extra: Record<string, unknown> = {}): Record<string, u
   return { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hello there gateway' }], ...extra }
 }
 
-/** Reads one metric sample value from the app's registry (0 when the series does not exist). */
-export async function metricValue (app: FastifyInstance, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const metric = app.metrics.registry.getSingleMetric(name)
-  if (metric === undefined) throw new Error(`no metric ${name}`)
-  const { values } = await metric.get()
-  let sum = 0
-  for (const v of values as Array<{ value: number, labels: object, metricName?: string }>) {
-    if (v.metricName !== undefined && v.metricName !== name) continue
-    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) sum += v.value
-  }
-  return sum
+/** The mock's completion text for `n` chunks ("tok0 tok1 …"). */
+export function mockText (n: number): string {
+  return Array.from({ length: n }, (_, i) => `tok${i}`).join(' ')
 }

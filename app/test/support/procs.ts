@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
+import { waitFor } from './wait.js'
 
 export const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const repoDir = join(appDir, '..')
@@ -65,23 +66,22 @@ export function startProcess (command: string, args: string[], env: Record<strin
 
 /** Polls `url` until it answers with `status` (default 200) or `timeoutMs` passes. */
 export async function waitForHttp (url: string, { timeoutMs = 15000, status = 200, proc }: { timeoutMs?: number, status?: number, proc?: Proc } = {}): Promise<void> {
-  const deadline = Date.now() + timeoutMs
   let last = ''
-  while (Date.now() < deadline) {
+  const answered = await waitFor(async () => {
     if (proc !== undefined && proc.child.exitCode !== null) {
       throw new Error(`process exited with ${proc.child.exitCode} before ${url} answered:\n${proc.output()}`)
     }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) })
       await res.arrayBuffer()
-      if (res.status === status) return
       last = `status ${res.status}`
+      return res.status === status
     } catch (err) {
       last = (err as Error).message
+      return false
     }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (${last})${proc !== undefined ? '\n' + proc.output() : ''}`)
+  }, timeoutMs, 100)
+  if (!answered) throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (${last})${proc !== undefined ? '\n' + proc.output() : ''}`)
 }
 
 /** Starts the shipped mock upstream on a free loopback port. */

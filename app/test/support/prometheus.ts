@@ -112,20 +112,6 @@ export async function instantQuery (baseUrl: string, expr: string): Promise<Seri
   return body.data.result
 }
 
-/** Sums of the samples of one metric in a Prometheus text exposition, by the labels given. */
-export function sumSamples (text: string, metric: string, match: Record<string, string> = {}): number {
-  let total = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(metric)) continue
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
-    if (m === null || m[1] !== metric) continue
-    const labels: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = l[2] ?? ''
-    if (Object.entries(match).every(([k, v]) => labels[k] === v)) total += Number(m[3])
-  }
-  return total
-}
-
 export interface NativeStack {
   dir: string
   gateways: Array<{ url: string, metricsUrl: string, metricsPort: number }>
