@@ -12,10 +12,9 @@ import upstream from './plugins/upstream.js'
 import auth from './plugins/auth.js'
 import limits from './plugins/limits.js'
 import budgets from './plugins/budgets.js'
+import accounting from './plugins/accounting.js'
 import health from './routes/health.js'
-import chatCompletions from './routes/v1/chat-completions.js'
-import completions from './routes/v1/completions.js'
-import embeddings from './routes/v1/embeddings.js'
+import surfaces from './routes/v1/surfaces.js'
 import models from './routes/v1/models.js'
 import { randomUUID } from 'node:crypto'
 import type { LoggerOptions } from 'pino'
@@ -36,8 +35,7 @@ export function loggerOptions (config: Config): LoggerOptions {
 }
 
 export interface BuildOptions {
-  /** a pino logger config or instance (tests pass a capturing stream) */
-  logger?: FastifyServerOptions['logger']
+  /** a pino logger instance (tests pass one writing to a capturing stream) */
   loggerInstance?: FastifyServerOptions['loggerInstance']
 }
 
@@ -45,11 +43,11 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   const app = Fastify({
     ...(opts.loggerInstance !== undefined
       ? { loggerInstance: opts.loggerInstance }
-      : { logger: opts.logger ?? loggerOptions(config) }),
+      : { logger: loggerOptions(config) }),
     // One log line per request comes from request-context; Fastify's own request lines are off,
     // and no child logger is built per request: the lines carry the request id themselves.
     childLoggerFactory: (logger) => logger,
-    // One log line per request comes from request-context; Fastify's own request lines are off.
+    // One log line per request comes from accounting; Fastify's own request lines are off.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
@@ -67,11 +65,11 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   app.decorate('gatewayConfig', config)
   app.decorate('keyRing', new KeyRing(config.keys))
 
-  // Errors of every stage leave as OpenAI error objects.
+  // Errors of every stage leave as error objects in the format of the route's clients.
   await app.register(errorHandler)
   // prom-client registry; read at the end of each request.
   await app.register(metrics)
-  // 1. onRequest: request id, timer, in-flight; one account + log line when the response closes.
+  // 1. onRequest: request id, timer, error format, in-flight.
   await app.register(requestContext)
   // CORS for browser clients (when the edge does not answer it already).
   if (config.corsOrigins.length > 0) {
@@ -80,7 +78,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
       origin: any ? '*' : config.corsOrigins,
       credentials: false,
       methods: ['GET', 'POST', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'OpenAI-Beta', 'X-Request-ID', 'Idempotency-Key'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'OpenAI-Beta', 'X-Request-ID', 'Idempotency-Key', 'X-Api-Key', 'Anthropic-Version', 'Anthropic-Beta', 'Anthropic-Dangerous-Direct-Browser-Access'],
       exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit-Requests', 'X-RateLimit-Remaining-Requests', 'X-RateLimit-Reset-Requests'],
       maxAge: 600
     })
@@ -89,7 +87,10 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(jsonBody, { bodyLimit: config.bodyLimitBytes })
   await app.register(redis, { url: config.redisUrl })
   await app.register(budgets, { tpm: config.rateLimitTpm, usdPerDay: config.budgetUsdPerDay })
-  // 6. relay: undici pools per upstream.
+  // 7. account: metrics, the key's token and spend charge, one log line, once each response has
+  //    closed. Registered before the routes so it sees every answer, errors of early stages included.
+  await app.register(accounting)
+  // 6. relay: undici pools per upstream, response affinity.
   await app.register(upstream, { config })
   await app.register(health)
 
@@ -98,10 +99,9 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     await api.register(auth, { ring: app.keyRing })
     // 3. limits: requests, tokens and spend per key, shared in Redis.
     await api.register(limits, { defaultRpm: config.rateLimitRpm, redis: app.redis })
-    // 4.–7. validate (route schemas), route (model → targets), relay, account.
-    await api.register(chatCompletions)
-    await api.register(completions)
-    await api.register(embeddings)
+    // 4.–6. every surface's routes (surfaces/index.ts): validate (route schemas), route (model →
+    //      targets, relay-job.ts), relay (relay/relay.ts).
+    await api.register(surfaces)
     await api.register(models)
   }, { prefix: '/v1' })
 

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseKeyList, type GatewayKey } from './lib/keys.js'
-import { parseModelCatalog, type ModelCatalog } from './lib/models.js'
+import { parseModelCatalog, type MessagesAuth, type ModelCatalog } from './lib/models.js'
 
 export const DEFAULT_MODELS_FILE = fileURLToPath(new URL('../models.json', import.meta.url))
 export const DEFAULT_UPSTREAM_BASE_URL = 'https://api.holysheep.ai/v1'
@@ -14,6 +14,10 @@ export interface UpstreamConfig {
   /** path prefix without trailing slash, e.g. /v1 */
   basePath: string
   apiKey: string
+  /** serves the Anthropic Messages API (`/v1/messages`) */
+  messages: boolean
+  /** how it takes its key there: `x-api-key` (Anthropic's way) or `Authorization: Bearer` */
+  messagesAuth: MessagesAuth
 }
 
 export interface Config {
@@ -46,6 +50,8 @@ export interface Config {
   readyCacheMs: number
   /** after a burst, once idle, run one memory-reducing garbage collection */
   idleReclaim: boolean
+  /** how long a Responses id stays tied to the upstream that created it (several upstreams only) */
+  responsesAffinityTtlS: number
 }
 
 export class ConfigError extends Error {
@@ -163,7 +169,9 @@ export function loadConfig (env: Env = process.env): Config {
   const upstreams: UpstreamConfig[] = []
   try {
     const { origin, basePath } = splitUrl('UPSTREAM_BASE_URL', get('UPSTREAM_BASE_URL') ?? DEFAULT_UPSTREAM_BASE_URL)
-    upstreams.push({ name: 'default', origin, basePath, apiKey: get('UPSTREAM_API_KEY') ?? '' })
+    const messagesAuth = get('UPSTREAM_MESSAGES_AUTH') ?? 'x-api-key'
+    if (messagesAuth !== 'x-api-key' && messagesAuth !== 'bearer') problems.push('UPSTREAM_MESSAGES_AUTH must be x-api-key or bearer')
+    upstreams.push({ name: 'default', origin, basePath, apiKey: get('UPSTREAM_API_KEY') ?? '', messages: bool('UPSTREAM_MESSAGES', true), messagesAuth: messagesAuth === 'bearer' ? 'bearer' : 'x-api-key' })
   } catch (err) {
     problems.push(`UPSTREAM_BASE_URL: ${(err as Error).message}`)
   }
@@ -172,7 +180,7 @@ export function loadConfig (env: Env = process.env): Config {
       const { origin, basePath } = splitUrl(`upstreams.${extra.name}.base_url`, extra.baseUrl)
       const apiKey = get(extra.apiKeyEnv)
       if (apiKey === undefined) problems.push(`${extra.apiKeyEnv} must hold the API key of upstream "${extra.name}"`)
-      upstreams.push({ name: extra.name, origin, basePath, apiKey: apiKey ?? '' })
+      upstreams.push({ name: extra.name, origin, basePath, apiKey: apiKey ?? '', messages: extra.messages, messagesAuth: extra.messagesAuth })
     } catch (err) {
       problems.push(`MODELS_FILE: ${(err as Error).message}`)
     }
@@ -222,7 +230,8 @@ export function loadConfig (env: Env = process.env): Config {
     trustProxy: get('TRUST_PROXY') ?? 'loopback,uniquelocal',
     streamPingIntervalMs: int('STREAM_PING_INTERVAL_MS', 15_000, 0, 3_600_000),
     readyCacheMs: int('READY_CACHE_MS', 5000, 0, 600_000),
-    idleReclaim: bool('IDLE_MEMORY_RECLAIM', true)
+    idleReclaim: bool('IDLE_MEMORY_RECLAIM', true),
+    responsesAffinityTtlS: int('RESPONSES_AFFINITY_TTL_S', 30 * 86_400, 60, 365 * 86_400)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

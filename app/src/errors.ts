@@ -15,20 +15,23 @@ export const ERRORS = {
   invalid_request: { status: 400, type: 'invalid_request_error', message: 'The request is invalid.' },
   missing_required_parameter: { status: 400, type: 'invalid_request_error', message: 'A required parameter is missing.' },
   body_too_deep: { status: 400, type: 'invalid_request_error', message: 'The request body is nested too deeply.' },
+  model_wrong_type: { status: 400, type: 'invalid_request_error', message: 'This route does not take this kind of model.' },
   model_not_found: { status: 400, type: 'invalid_request_error', message: 'The model does not exist or is not served by this gateway.' },
   request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than this gateway accepts.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send the request body as application/json.' },
-  invalid_api_key: { status: 401, type: 'authentication_error', message: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".' },
+  invalid_api_key: { status: 401, type: 'authentication_error', message: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" (or "x-api-key: <key>").' },
   model_not_allowed: { status: 403, type: 'permission_error', message: 'This API key is not allowed to use this model.' },
   not_found: { status: 404, type: 'not_found_error', message: 'Unknown route.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed on this route.' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: 'Rate limit reached for this API key.' },
-  insufficient_quota: { status: 429, type: 'rate_limit_error', message: 'The upstream quota is exhausted.' },
+  insufficient_quota: { status: 429, type: 'rate_limit_error', message: 'This API key used up its spending budget.' },
   upstream_error: { status: 502, type: 'api_error', message: 'The upstream service failed to answer correctly.' },
   upstream_auth_failed: { status: 502, type: 'api_error', message: 'The gateway could not authenticate with its upstream service. Contact the gateway operator.' },
   upstream_unavailable: { status: 503, type: 'api_error', message: 'The upstream service is unavailable. Try again later.' },
   shutting_down: { status: 503, type: 'api_error', message: 'The gateway is restarting. Retry the request.' },
   upstream_timeout: { status: 504, type: 'api_error', message: 'The upstream service did not answer in time.' },
+  upstream_rejected: { status: 400, type: 'invalid_request_error', message: 'The upstream service rejected the request.' },
+  messages_not_supported: { status: 404, type: 'not_found_error', message: 'The upstream of this model does not serve the Anthropic Messages API.' },
   internal_error: { status: 500, type: 'api_error', message: 'The gateway hit an internal error.' }
 } as const satisfies Record<string, ErrorSpec>
 
@@ -45,8 +48,13 @@ export interface GatewayErrorOptions {
   headers?: Record<string, string>
   /** overrides the declared status (only for upstream errors passed through) */
   status?: number
+  /** an upstream 4xx passed through: its own error type and code, shown instead of ours */
+  upstream?: { type: string, code: string | null }
   cause?: unknown
 }
+
+/** The error body a client's SDK parses: OpenAI's, or Anthropic's on the Messages routes. */
+export type ErrorFormat = 'openai' | 'anthropic'
 
 export class GatewayError extends Error {
   readonly code: ErrorCode
@@ -54,6 +62,7 @@ export class GatewayError extends Error {
   readonly type: OpenAIErrorType
   readonly param: string | null
   readonly headers: Record<string, string>
+  readonly upstream: { type: string, code: string | null } | undefined
 
   constructor (code: ErrorCode, opts: GatewayErrorOptions = {}) {
     const spec: ErrorSpec = ERRORS[code]
@@ -64,14 +73,39 @@ export class GatewayError extends Error {
     this.type = spec.type
     this.param = opts.param ?? null
     this.headers = opts.headers ?? {}
+    this.upstream = opts.upstream
   }
 
   toBody (): OpenAIErrorBody {
+    if (this.upstream !== undefined) return { error: { message: this.message, type: this.upstream.type, param: this.param, code: this.upstream.code } }
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+
+  /** Anthropic's shape: `{"type":"error","error":{"type","message"}}`, typed the way its SDKs expect for the status. */
+  toAnthropicBody (): AnthropicErrorBody {
+    return { type: 'error', error: { type: this.upstream?.type ?? anthropicType(this.statusCode), message: this.message } }
   }
 }
 
-/** The SSE event that ends a stream that failed after it started (no [DONE] follows). */
-export function sseErrorEvent (err: GatewayError): string {
-  return `data: ${JSON.stringify(err.toBody())}\n\n`
+export interface AnthropicErrorBody { type: 'error', error: { type: string, message: string } }
+
+/** Anthropic's error type for a status (its API documents one type per status). */
+export function anthropicType (status: number): string {
+  switch (status) {
+    case 400: return 'invalid_request_error'
+    case 401: return 'authentication_error'
+    case 402: return 'billing_error'
+    case 403: return 'permission_error'
+    case 404: return 'not_found_error'
+    case 413: return 'request_too_large'
+    case 429: return 'rate_limit_error'
+    case 503: case 529: return 'overloaded_error'
+    case 504: return 'timeout_error'
+    default: return status < 500 ? 'invalid_request_error' : 'api_error'
+  }
+}
+
+/** The one place an error becomes bytes, per format. */
+export function renderError (format: ErrorFormat, err: GatewayError): string {
+  return JSON.stringify(format === 'anthropic' ? err.toAnthropicBody() : err.toBody())
 }

@@ -1,8 +1,13 @@
 // The model catalog: ids, aliases, prices and ordered upstream targets, parsed from the models file.
 
-export type ModelType = 'chat' | 'embedding' | 'completion'
+export const MODEL_TYPES = ['chat', 'completion', 'embedding', 'moderation', 'image', 'speech', 'transcription'] as const
+export type ModelType = typeof MODEL_TYPES[number]
 
-export interface Price { inputPer1M: number, outputPer1M: number }
+/** USD per 1M tokens; cache reads and writes fall back to the input price when the file gives none. */
+export interface Price { inputPer1M: number, outputPer1M: number, cachedInputPer1M: number, cacheWritePer1M: number }
+
+/** How an upstream takes its key on the Anthropic Messages routes. */
+export type MessagesAuth = 'x-api-key' | 'bearer'
 
 export interface Target {
   /** upstream name: "default" is UPSTREAM_BASE_URL; others come from the models file */
@@ -20,7 +25,23 @@ export interface ModelEntry {
   targets: Target[]
 }
 
-export interface ExtraUpstream { name: string, baseUrl: string, apiKeyEnv: string }
+export interface ExtraUpstream {
+  name: string
+  baseUrl: string
+  apiKeyEnv: string
+  /** false when the upstream does not serve the Anthropic Messages API */
+  messages: boolean
+  messagesAuth: MessagesAuth
+}
+
+/** The `messages` / `messages_auth` settings of an upstream entry (or of the environment's default upstream). */
+export function messagesSettings (u: Json, where: string): { messages: boolean, messagesAuth: MessagesAuth } {
+  const messages = u.messages ?? true
+  if (typeof messages !== 'boolean') throw new Error(`${where}.messages must be true or false`)
+  const auth = u.messages_auth ?? 'x-api-key'
+  if (auth !== 'x-api-key' && auth !== 'bearer') throw new Error(`${where}.messages_auth must be "x-api-key" or "bearer"`)
+  return { messages, messagesAuth: auth }
+}
 
 export interface ModelCatalog {
   models: ModelEntry[]
@@ -58,7 +79,7 @@ export function parseModelCatalog (doc: unknown): ModelCatalog {
       if (!isObject(u)) throw new Error(`upstreams.${name} must be an object`)
       const baseUrl = str(u.base_url, `upstreams.${name}.base_url`)
       try { new URL(baseUrl) } catch { throw new Error(`upstreams.${name}.base_url is not a URL`) }
-      upstreams.push({ name, baseUrl, apiKeyEnv: str(u.api_key_env, `upstreams.${name}.api_key_env`) })
+      upstreams.push({ name, baseUrl, apiKeyEnv: str(u.api_key_env, `upstreams.${name}.api_key_env`), ...messagesSettings(u, `upstreams.${name}`) })
     }
   }
   const known = new Set(['default', ...upstreams.map((u) => u.name)])
@@ -69,7 +90,7 @@ export function parseModelCatalog (doc: unknown): ModelCatalog {
     if (!isObject(m)) throw new Error(`${where} must be an object`)
     const id = str(m.id, `${where}.id`)
     const type = m.type ?? 'chat'
-    if (type !== 'chat' && type !== 'embedding' && type !== 'completion') throw new Error(`${where}.type must be chat, embedding or completion`)
+    if (!(MODEL_TYPES as readonly unknown[]).includes(type)) throw new Error(`${where}.type must be one of ${MODEL_TYPES.join(', ')}`)
     const aliases = m.aliases ?? []
     if (!Array.isArray(aliases)) throw new Error(`${where}.aliases must be an array of strings`)
     const price = m.price ?? {}
@@ -82,14 +103,17 @@ export function parseModelCatalog (doc: unknown): ModelCatalog {
       if (!known.has(upstream)) throw new Error(`${where}.targets[${j}].upstream "${upstream}" is not defined in "upstreams"`)
       return { upstream, model: t.model === undefined ? id : str(t.model, `${where}.targets[${j}].model`) }
     })
+    const inputPer1M = nonNegative(price.input_per_1m ?? 0, `${where}.price.input_per_1m`)
     const entry: ModelEntry = {
       id,
-      type,
+      type: type as ModelType,
       ownedBy: typeof m.owned_by === 'string' ? m.owned_by : 'system',
       aliases: aliases.map((a: unknown, j: number) => str(a, `${where}.aliases[${j}]`)),
       price: {
-        inputPer1M: nonNegative(price.input_per_1m ?? 0, `${where}.price.input_per_1m`),
-        outputPer1M: nonNegative(price.output_per_1m ?? 0, `${where}.price.output_per_1m`)
+        inputPer1M,
+        outputPer1M: nonNegative(price.output_per_1m ?? 0, `${where}.price.output_per_1m`),
+        cachedInputPer1M: nonNegative(price.cached_input_per_1m ?? inputPer1M, `${where}.price.cached_input_per_1m`),
+        cacheWritePer1M: nonNegative(price.cache_write_per_1m ?? inputPer1M, `${where}.price.cache_write_per_1m`)
       },
       targets
     }

@@ -1,16 +1,15 @@
-// Watches an upstream SSE stream as it passes: first token time, usage, [DONE], text for estimates.
-// It forwards whole events only and never re-serializes one; the single edit it makes is dropping the
-// usage-only chunk the gateway asked for on the client's behalf. After the first token, a chunk costs
-// a few native byte searches: text is decoded only for the usage event, or at the end when an
-// estimate is needed.
+// Watches an upstream SSE stream as it passes: first token time, usage, the created object's id, text
+// for estimates. It forwards whole events only and never re-serializes one; the single edit it makes
+// is dropping the usage-only chunk the gateway asked for on the client's behalf. After the first
+// token, a chunk costs a few native byte searches: text is decoded only for usage events, or at the
+// end when an estimate is needed. What to look for comes from the surface's StreamRules.
+import type { Json, StreamRules } from '../surfaces/types.js'
+import type { Usage } from './usage.js'
 
-export interface ScannedUsage { promptTokens: number, completionTokens: number }
-
-const CONTENT_RE = /"(?:content|text|reasoning_content|arguments)":"((?:[^"\\]|\\.)*)"/g
-const FIRST_TOKEN_RE = /"(?:content|text|reasoning_content|arguments)":"(?:[^"\\]|\\.)|"tool_calls"/
 /** Bytes of events kept for a token estimate; past it the estimate is scaled by size. */
 const MAX_RETAINED_BYTES = 8 * 1024
 const EMPTY = Buffer.alloc(0)
+const USAGE_KEY = Buffer.from('"usage":')
 
 function eventBoundary (buf: Buffer): number {
   // End (exclusive) of the last complete event: after the last blank line (\n\n or \r\n\r\n).
@@ -29,6 +28,7 @@ function eventAround (buf: Buffer, at: number): [number, number] {
   return [start, end]
 }
 
+/** The data of one event: its `data:` lines joined (an `event:` line before them is skipped). */
 function dataOf (event: string): string {
   const at = event.indexOf('data:')
   if (at < 0) return ''
@@ -36,28 +36,31 @@ function dataOf (event: string): string {
   return payload.includes('\ndata:') ? payload.split(/\r?\ndata:\s?/).join('\n') : payload
 }
 
-export function usageFrom (value: unknown): ScannedUsage | undefined {
-  if (typeof value !== 'object' || value === null) return undefined
-  const u = value as { prompt_tokens?: unknown, completion_tokens?: unknown }
-  const p = u.prompt_tokens
-  const c = u.completion_tokens ?? 0
-  if (typeof p !== 'number' || typeof c !== 'number' || !Number.isFinite(p) || !Number.isFinite(c) || p < 0 || c < 0) return undefined
-  return { promptTokens: p, completionTokens: c }
+/** Is the byte after `"usage":` (and spaces) an opening brace? */
+function objectFollows (buf: Buffer, at: number): boolean {
+  let i = at + USAGE_KEY.length
+  while (buf[i] === 0x20) i++
+  return buf[i] === 0x7b
 }
 
 export class SseScanner {
   /** ms timestamp (performance.now()) of the first event carrying generated content */
   firstTokenAt: number | undefined
-  usage: ScannedUsage | undefined
-  sawDone = false
-  sawError = false
+  usage: Usage | undefined
+  /** the id of the object the stream creates (Responses), when the surface names one */
+  createdId: string | undefined
+  /** the last events the client was sent (a view, replaced each chunk) */
+  last: Buffer | undefined
   private pending: Buffer | undefined
   private readonly retained: Buffer[] = []
   private retainedBytes = 0
   private totalBytes = 0
 
-  /** @param stripUsageChunk drop the `choices: []` usage chunk (the client did not ask for usage) */
-  constructor (private readonly stripUsageChunk: boolean, private readonly now: () => number = performance.now.bind(performance)) {}
+  /**
+   * @param rules what the surface's events look like
+   * @param stripUsage drop the usage the gateway asked for on the client's behalf
+   */
+  constructor (private readonly rules: StreamRules, private readonly stripUsage: boolean, private readonly now: () => number = performance.now.bind(performance)) {}
 
   /** Feeds upstream bytes; returns the bytes to send to the client now (possibly empty). */
   push (chunk: Buffer): Buffer {
@@ -82,10 +85,10 @@ export class SseScanner {
   /** The generated text seen (for a token estimate when usage never comes), and the share it covers. */
   capturedText (): { text: string, scale: number } {
     const parts: string[] = []
+    const re = new RegExp(this.rules.content.source, 'g')
     for (const buf of this.retained) {
       const text = buf.toString('utf8')
-      CONTENT_RE.lastIndex = 0
-      for (let m = CONTENT_RE.exec(text); m !== null; m = CONTENT_RE.exec(text)) {
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
         const s = m[1] as string
         try { parts.push(JSON.parse(`"${s}"`) as string) } catch { parts.push(s) }
       }
@@ -102,24 +105,28 @@ export class SseScanner {
       this.retained.push(kept)
       this.retainedBytes += kept.length
     }
-    if (this.firstTokenAt === undefined && FIRST_TOKEN_RE.test(buf.toString('utf8'))) this.firstTokenAt = this.now()
-    if (buf.indexOf('[DONE]') >= 0 && /(^|\n)data: ?\[DONE\]/.test(buf.toString('latin1'))) this.sawDone = true
-    if (buf.indexOf('{"error"') >= 0) this.sawError = true
+    if (this.firstTokenAt === undefined && this.rules.firstToken.test(buf.toString('utf8'))) this.firstTokenAt = this.now()
+    if (this.rules.createdId !== undefined && this.createdId === undefined) {
+      this.createdId = this.rules.createdId.exec(buf.toString('latin1'))?.[1]
+    }
     let out = buf
     let from = 0
-    for (let at = out.indexOf('"usage":{', from); at >= 0; at = out.indexOf('"usage":{', from)) {
+    for (let at = out.indexOf(USAGE_KEY, from); at >= 0; at = out.indexOf(USAGE_KEY, from)) {
+      if (!objectFollows(out, at)) { from = at + USAGE_KEY.length; continue }
       const [start, end] = eventAround(out, at)
       from = end
-      let doc: { usage?: unknown, choices?: unknown }
-      try { doc = JSON.parse(dataOf(out.subarray(start, end).toString('utf8'))) as typeof doc } catch { continue }
-      const usage = usageFrom(doc.usage)
-      if (usage !== undefined) this.usage = usage
-      if (this.stripUsageChunk && Array.isArray(doc.choices) && doc.choices.length === 0) {
+      let doc: Json
+      try { doc = JSON.parse(dataOf(out.subarray(start, end).toString('utf8'))) as Json } catch { continue }
+      if (typeof doc !== 'object' || doc === null) continue
+      this.usage = this.rules.usage(doc, this.usage)
+      if (this.stripUsage && Array.isArray(doc.choices) && doc.choices.length === 0) {
         out = Buffer.concat([out.subarray(0, start), out.subarray(end)])
         from = start
       }
     }
-    return this.stripUsageChunk ? withoutNullUsage(out) : out
+    const sent = this.stripUsage ? withoutNullUsage(out) : out
+    if (sent.length > 0) this.last = sent
+    return sent
   }
 }
 

@@ -1,9 +1,10 @@
 // Pipes an upstream SSE body to the client as it arrives: whole events, backpressure, keep-alive pings,
-// and a final `data: {"error":…}` event (no [DONE]) when the upstream fails after the stream started.
+// and a final error event in the surface's format (never a completion) when the upstream fails after
+// the stream started.
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import { sseErrorEvent } from '../errors.js'
-import { SseScanner } from './sse-scanner.js'
+import type { GatewayError } from '../errors.js'
+import type { SseScanner } from './sse-scanner.js'
 import { fromTransportError, type UpstreamFailure } from './upstream-errors.js'
 
 const PING = Buffer.from(': ping\n\n')
@@ -12,7 +13,6 @@ const PING = Buffer.from(': ping\n\n')
 export type AbortSide = 'client' | 'upstream' | 'gateway'
 
 export interface StreamOutcome {
-  scanner: SseScanner
   /** who ended the stream early, if anyone */
   abortedBy?: AbortSide
   failure?: UpstreamFailure
@@ -28,6 +28,8 @@ export interface StreamRelayOptions {
   clientGone: () => boolean
   /** classifies an upstream body error (the caller knows its own abort reasons) */
   failureOf?: (err: unknown) => UpstreamFailure
+  /** the event that ends a failed stream, in the format the client's SDK raises on */
+  errorEvent: (err: GatewayError) => string
 }
 
 export async function relayStream (opts: StreamRelayOptions): Promise<StreamOutcome> {
@@ -44,13 +46,13 @@ export async function relayStream (opts: StreamRelayOptions): Promise<StreamOutc
         ping.refresh()
       }
     }
-    const finish = (outcome: Omit<StreamOutcome, 'scanner'>): void => {
+    const finish = (outcome: StreamOutcome): void => {
       if (done) return
       done = true
       if (ping !== undefined) clearInterval(ping)
       body.off('data', onData)
       res.off('drain', onDrain)
-      resolve({ scanner, ...outcome })
+      resolve(outcome)
     }
     const onDrain = (): void => { body.resume() }
     const onData = (chunk: Buffer): void => {
@@ -73,7 +75,7 @@ export async function relayStream (opts: StreamRelayOptions): Promise<StreamOutc
       }
       const failure = (opts.failureOf ?? fromTransportError)(err)
       // A half-received event is dropped: the client gets whole events, then the error event.
-      if (!res.writableEnded && !res.destroyed) res.end(sseErrorEvent(failure.error))
+      if (!res.writableEnded && !res.destroyed) res.end(opts.errorEvent(failure.error))
       finish({ abortedBy: failure.byGateway === true ? 'gateway' : 'upstream', failure })
     })
     armPing()

@@ -16,13 +16,6 @@ export interface UpstreamFailure {
   byGateway?: true
 }
 
-/** An upstream 4xx whose own OpenAI error body the client should see (scrubbed). */
-export interface UpstreamPassthrough {
-  reason: 'status_4xx'
-  status: number
-  body: string
-}
-
 /** Set as the abort reason when the gateway's own total timeout fires. */
 export class TotalTimeout extends Error {
   constructor () { super('total upstream time exceeded'); this.name = 'TotalTimeout' }
@@ -80,58 +73,71 @@ export function scrubSecrets (text: string, secrets: readonly string[]): string 
     .replace(/\b(sk|key|api[_-]?key)[-_][A-Za-z0-9_-]{8,}/gi, '$1-[redacted]')
 }
 
-function upstreamErrorMessage (body: string): { message?: string, code?: string } {
+interface UpstreamErrorFields { message?: string, code?: string, type?: string, param?: string }
+
+/** The fields of an upstream error body, OpenAI's `{"error":{…}}` or Anthropic's `{"type":"error","error":{…}}`. */
+function upstreamErrorFields (body: string): UpstreamErrorFields {
   try {
-    const doc = JSON.parse(body) as { error?: { message?: unknown, code?: unknown } }
-    const message = typeof doc.error?.message === 'string' ? doc.error.message : undefined
-    const code = typeof doc.error?.code === 'string' ? doc.error.code : undefined
-    return { message, code }
+    const doc = JSON.parse(body) as { error?: Record<string, unknown> }
+    const e = doc.error
+    if (typeof e !== 'object' || e === null) return {}
+    const s = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
+    return { message: s(e.message), code: s(e.code), type: s(e.type), param: s(e.param) }
   } catch {
     return {}
   }
 }
 
+/** The upstream's own retry advice, passed on with 429 and 5xx answers. */
+function retryHeaders (headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {}
+  const wait = retryAfterMs(headers)
+  if (wait !== undefined) {
+    out['retry-after'] = retryAfterSeconds(wait)
+    out['retry-after-ms'] = String(wait)
+  }
+  const should = headers['x-should-retry']
+  if (should === 'true' || should === 'false') out['x-should-retry'] = should
+  return out
+}
+
 /** Maps a non-2xx upstream answer. `body` is the upstream's body text (already read, bounded). */
-export function fromUpstreamStatus (status: number, headers: IncomingHttpHeaders, body: string, secrets: readonly string[]): UpstreamFailure | UpstreamPassthrough {
+export function fromUpstreamStatus (status: number, headers: IncomingHttpHeaders, body: string, secrets: readonly string[]): UpstreamFailure {
   if (status === 401 || status === 403) {
     // Never the upstream's text: it may quote the gateway's own key.
     // A client retry cannot fix the gateway's own key.
     return { reason: 'auth', tryNext: true, error: new GatewayError('upstream_auth_failed', { headers: { 'x-should-retry': 'false' } }) }
   }
+  const fields = upstreamErrorFields(body)
   if (status === 429) {
-    const { code, message } = upstreamErrorMessage(body)
-    const wait = retryAfterMs(headers)
-    const quota = code === 'insufficient_quota'
-    const outHeaders: Record<string, string> = {}
-    if (wait !== undefined) {
-      outHeaders['retry-after'] = retryAfterSeconds(wait)
-      outHeaders['retry-after-ms'] = String(wait)
-    }
+    const quota = fields.code === 'insufficient_quota'
+    const outHeaders = retryHeaders(headers)
     if (quota) outHeaders['x-should-retry'] = 'false'
     return {
       reason: 'status_429',
       tryNext: true,
       error: new GatewayError(quota ? 'insufficient_quota' : 'rate_limit_exceeded', {
-        message: message !== undefined ? `Upstream rate limit: ${scrubSecrets(message, secrets).slice(0, 500)}` : 'The upstream service is rate limiting this gateway. Retry after the indicated time.',
+        message: fields.message !== undefined ? `Upstream rate limit: ${scrubSecrets(fields.message, secrets).slice(0, 500)}` : 'The upstream service is rate limiting this gateway. Retry after the indicated time.',
         headers: outHeaders
       })
     }
   }
   if (status >= 500) {
-    const code = status === 503 ? 'upstream_unavailable' : status === 504 ? 'upstream_timeout' : 'upstream_error'
-    return { reason: 'status_5xx', tryNext: true, error: new GatewayError(code, { message: `The upstream service failed with status ${status}.` }) }
+    const code = status === 503 || status === 529 ? 'upstream_unavailable' : status === 504 ? 'upstream_timeout' : 'upstream_error'
+    return { reason: 'status_5xx', tryNext: true, error: new GatewayError(code, { message: `The upstream service failed with status ${status}.`, headers: retryHeaders(headers) }) }
   }
   // 400/404/409/413/422 and the rest of 4xx: the client's own mistake, told in the upstream's words.
-  const { message, code } = upstreamErrorMessage(body)
-  if (message === undefined) {
-    return { reason: 'status_4xx', status, body: JSON.stringify(new GatewayError('invalid_request', { status, message: `The upstream service rejected the request with status ${status}.` }).toBody()) }
+  if (fields.message === undefined) {
+    return { reason: 'status_4xx', tryNext: false, error: new GatewayError('upstream_rejected', { status, message: `The upstream service rejected the request with status ${status}.` }) }
   }
-  const doc = JSON.parse(body) as { error: Record<string, unknown> }
-  const error = {
-    message: scrubSecrets(message, secrets),
-    type: typeof doc.error.type === 'string' ? doc.error.type : 'invalid_request_error',
-    param: typeof doc.error.param === 'string' ? doc.error.param : null,
-    code: code ?? null
+  return {
+    reason: 'status_4xx',
+    tryNext: false,
+    error: new GatewayError('upstream_rejected', {
+      status,
+      message: scrubSecrets(fields.message, secrets),
+      param: fields.param ?? null,
+      upstream: { type: fields.type ?? 'invalid_request_error', code: fields.code ?? null }
+    })
   }
-  return { reason: 'status_4xx', status, body: JSON.stringify({ error }) }
 }

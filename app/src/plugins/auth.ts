@@ -1,4 +1,5 @@
-// Client authentication: `Authorization: Bearer <gateway key>` → a key identity, looked up by SHA-256 hash.
+// Client authentication: `Authorization: Bearer <gateway key>` (OpenAI SDKs, Claude Code) or `x-api-key`
+// (Anthropic SDKs) → a key identity, looked up by SHA-256 hash.
 import fp from 'fastify-plugin'
 import { GatewayError } from '../errors.js'
 import type { KeyRing } from '../lib/keys.js'
@@ -7,7 +8,9 @@ import type { KeyRing } from '../lib/keys.js'
 export default fp<{ ring: KeyRing }>(async function auth (app, opts) {
   const ring = opts.ring
   app.addHook('onRequest', async (request) => {
-    const key = ring.authenticate(request.headers.authorization)
+    const apiKey = request.headers['x-api-key']
+    const header = request.headers.authorization ?? (typeof apiKey === 'string' ? `Bearer ${apiKey}` : undefined)
+    const key = ring.authenticate(header)
     if (key === undefined) throw new GatewayError('invalid_api_key')
     request.ctx.key = key
   })

@@ -1,7 +1,8 @@
-// The one error handler: every error, ours or Fastify's, leaves as an OpenAI error object.
+// The one error handler: every error, ours or Fastify's, leaves as an error object in the format the
+// route's clients parse (OpenAI's, or Anthropic's on the Messages routes).
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { GatewayError } from '../errors.js'
+import { GatewayError, renderError } from '../errors.js'
 
 interface ValidationIssue { instancePath?: string, keyword?: string, message?: string, params?: Record<string, unknown> }
 
@@ -45,8 +46,9 @@ export function toGatewayError (err: FastifyError | GatewayError | Error): Gatew
 }
 
 export function sendError (request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
-  if (request.ctx !== null && request.ctx !== undefined) request.ctx.errorCode = error.code
-  return reply.code(error.statusCode).headers(error.headers).type('application/json; charset=utf-8').send(error.toBody())
+  const ctx = request.ctx as typeof request.ctx | null
+  if (ctx !== null) ctx.errorCode = error.code
+  return reply.code(error.statusCode).headers(error.headers).type('application/json; charset=utf-8').send(renderError(ctx?.errorFormat ?? 'openai', error))
 }
 
 export default fp(async function errorHandler (app) {

@@ -4,12 +4,12 @@ import { Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { LeanCounter, LeanGauge, LeanHistogram } from '../lib/lean-metrics.js'
 import type { AbortSide } from '../lib/stream-relay.js'
 import type { Usage } from '../lib/usage.js'
+import { ROUTE_LABELS } from '../surfaces/index.js'
 
 // Seconds: from a fast cached answer to a long reasoning stream.
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600]
 const TTFT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60]
 
-export const ROUTE_LABELS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models'] as const
 
 export interface Finished {
   route: string
@@ -25,7 +25,7 @@ export class GatewayMetrics {
   private readonly duration = new LeanHistogram('llm_gateway_request_duration_seconds', 'Time from request to the last byte of the response', ['route', 'model', 'stream'], LATENCY_BUCKETS)
   private readonly upstreamDuration = new LeanHistogram('llm_gateway_upstream_duration_seconds', 'Time spent on one upstream attempt, to its last byte', ['upstream', 'model'], LATENCY_BUCKETS)
   private readonly ttft = new LeanHistogram('llm_gateway_time_to_first_token_seconds', 'Time from request to the first generated token of a stream', ['model'], TTFT_BUCKETS)
-  private readonly tokens = new LeanCounter('llm_gateway_tokens_total', 'Tokens, from upstream usage or estimated with a tokenizer', ['model', 'type', 'source'])
+  private readonly tokens = new LeanCounter('llm_gateway_tokens_total', 'Tokens by type (prompt, completion; cached_prompt and cache_write are parts of prompt, reasoning of completion), from upstream usage or estimated', ['model', 'type', 'source'])
   private readonly cost = new LeanCounter('llm_gateway_cost_usd_total', 'Cost in USD from the models file price table', ['model'])
   private readonly inFlight = new LeanGauge('llm_gateway_requests_in_flight', 'Requests being answered now', ['route'])
   private readonly upstreamErrors = new LeanCounter('llm_gateway_upstream_errors_total', 'Failed upstream attempts by reason', ['upstream', 'reason'])
@@ -60,8 +60,13 @@ export class GatewayMetrics {
   }
 
   usage (model: string, usage: Usage, costUsd: number): void {
+    // prompt and completion are totals; cached_prompt and cache_write are parts of prompt,
+    // reasoning is part of completion (sum only prompt + completion for a total).
     this.tokens.with(model, 'prompt', usage.source).value += usage.promptTokens
     this.tokens.with(model, 'completion', usage.source).value += usage.completionTokens
+    if (usage.cachedPromptTokens > 0) this.tokens.with(model, 'cached_prompt', usage.source).value += usage.cachedPromptTokens
+    if (usage.cacheWriteTokens > 0) this.tokens.with(model, 'cache_write', usage.source).value += usage.cacheWriteTokens
+    if (usage.reasoningTokens > 0) this.tokens.with(model, 'reasoning', usage.source).value += usage.reasoningTokens
     this.cost.with(model).value += costUsd
   }
 

@@ -1,20 +1,20 @@
-// Per-request context: id, timer, in-flight gauge; at the very end one metrics record and one log line.
+// Stage 1, onRequest: the per-request context (id, timer, surface's error format) and the in-flight gauge.
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ErrorFormat } from '../errors.js'
 import type { GatewayKey } from '../lib/keys.js'
 import type { AbortSide } from '../lib/stream-relay.js'
-import type { ModelEntry } from '../lib/models.js'
 import type { Usage } from '../lib/usage.js'
-import { ROUTE_LABELS } from './metrics.js'
+import { ROUTE_LABELS } from '../surfaces/index.js'
 
 /** What each pipeline stage learns about a request; stages only add to it, accounting reads it at the end. */
 export interface RequestContext {
   start: number
   route: string
+  /** the error body the route's clients parse */
+  errorFormat: ErrorFormat
   /** metrics label: a configured model id, "other", or "none" */
   model: string
   key?: GatewayKey
-  modelEntry?: ModelEntry
   stream: boolean
   upstream?: string
   upstreamStatus?: number
@@ -33,6 +33,8 @@ declare module 'fastify' {
 }
 
 const TRACKED = new Set<string>(ROUTE_LABELS)
+/** Unknown paths under the Messages API still answer in Anthropic's format. */
+const ANTHROPIC_PATH = /^\/v1\/messages(?:[/?]|$)/
 
 export default fp(async function requestContext (app) {
   app.decorate('shuttingDown', false)
@@ -41,62 +43,16 @@ export default fp(async function requestContext (app) {
   app.addHook('onRequest', async (request, reply) => {
     const url = request.routeOptions.url
     const route = url !== undefined && TRACKED.has(url) ? url : 'other'
-    const ctx: RequestContext = { start: performance.now(), route, model: 'none', stream: false }
-    request.ctx = ctx
+    const surface = request.routeOptions.config.surface
+    const errorFormat = surface?.errorFormat ?? (url === undefined && ANTHROPIC_PATH.test(request.url) ? 'anthropic' : 'openai')
+    request.ctx = { start: performance.now(), route, errorFormat, model: 'none', stream: false }
     reply.header('x-request-id', request.id)
     if (url === '/healthz' || url === '/readyz') return
     app.metrics.requestStarted(route)
-    reply.raw.once('close', () => {
-      // The request is over for the in-flight gauge now, even if its usage is still being estimated.
-      app.metrics.requestEnded(route)
-      finish(request, reply, performance.now())
-    })
+    // The request is over for the in-flight gauge now, even if its usage is still being estimated.
+    reply.raw.once('close', () => { app.metrics.requestEnded(route) })
     // While draining, requests are still served, but each connection closes after its response:
     // a proxy in front learns the connection is gone without racing an idle close.
     if (app.shuttingDown) reply.header('connection', 'close')
   })
-
-  // The request line is info level; at warn and above skip building it at all.
-  const logRequests = ['info', 'debug', 'trace'].includes(app.log.level)
-
-  function finish (request: FastifyRequest, reply: FastifyReply, endedAt: number): void {
-    const ctx = request.ctx
-    if (ctx.pendingUsage !== undefined) {
-      const pending = ctx.pendingUsage
-      ctx.pendingUsage = undefined
-      pending.then(() => { finish(request, reply, endedAt) }, () => { finish(request, reply, endedAt) })
-      return
-    }
-    const durationS = (endedAt - ctx.start) / 1000
-    const res = reply.raw
-    const aborted = !res.writableFinished
-    if (aborted && ctx.abortedBy === undefined) ctx.abortedBy = 'client'
-    // A client that left before any answer is logged as 499, as nginx does.
-    const status = aborted && !res.headersSent ? 499 : res.statusCode
-    app.metrics.finished({ route: ctx.route, model: ctx.model, status, stream: ctx.stream, durationS })
-    if (ctx.usage !== undefined) {
-      app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
-      if (ctx.key !== undefined) app.budgets.record(ctx.key, ctx.usage, ctx.costUsd ?? 0)
-    }
-    if (!logRequests) return
-    request.log.info({
-      reqId: request.id,
-      key: ctx.key?.id,
-      method: request.method,
-      route: ctx.route,
-      model: ctx.model,
-      stream: ctx.stream,
-      status,
-      upstream: ctx.upstream,
-      upstream_status: ctx.upstreamStatus,
-      error: ctx.errorCode,
-      aborted: ctx.abortedBy,
-      ms: Math.round(durationS * 1e4) / 10,
-      ttft_ms: ctx.ttftMs === undefined ? undefined : Math.round(ctx.ttftMs * 10) / 10,
-      prompt_tokens: ctx.usage?.promptTokens,
-      completion_tokens: ctx.usage?.completionTokens,
-      tokens_source: ctx.usage?.source,
-      cost_usd: ctx.costUsd
-    }, 'request')
-  }
 }, { name: 'request-context', dependencies: ['metrics'], decorators: { fastify: ['metrics'] }, fastify: '5.x' })

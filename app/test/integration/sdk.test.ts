@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import OpenAI, { APIError } from 'openai'
 import { mockText, startTestGateway, UPSTREAM_KEY, type TestGateway, type TestGatewayOptions } from '../support/gateway.js'
 
-const MODELS = ['claude-sonnet-4.5', 'deepseek-v3.2', 'gemini-2.5-flash', 'gpt-4.1', 'text-embedding-3-small']
+const MODELS = ['claude-sonnet-4.5', 'deepseek-v3.2', 'gemini-2.5-flash', 'gpt-4.1', 'gpt-4o-mini-tts', 'gpt-image-1', 'omni-moderation-latest', 'text-embedding-3-small', 'whisper-1']
 
 async function setup (t: Test, opts: TestGatewayOptions = {}, keyId = 'main', clientOpts: { maxRetries?: number } = {}): Promise<{ gw: TestGateway, client: OpenAI }> {
   const gw = await startTestGateway(opts)

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ERRORS, GatewayError, sseErrorEvent, type ErrorCode } from '../../src/errors.js'
+import { ERRORS, GatewayError, type ErrorCode } from '../../src/errors.js'
+import { chunkStream } from '../../src/surfaces/openai.js'
 
 t.test('every declared error: name equals code, status and type as declared, OpenAI body', async (t) => {
   for (const code of Object.keys(ERRORS) as ErrorCode[]) {
@@ -23,7 +24,7 @@ t.test('statuses follow the design table', async (t) => {
 })
 
 t.test('the stream error event is one SSE data event without [DONE]', async (t) => {
-  const ev = sseErrorEvent(new GatewayError('upstream_timeout'))
+  const ev = chunkStream.errorEvent(new GatewayError('upstream_timeout'), undefined)
   t.match(ev, /^data: \{"error":\{.*"code":"upstream_timeout"\}\}\n\n$/)
   t.notMatch(ev, /DONE/)
 })

@@ -1,6 +1,6 @@
 // Usage read from a JSON answer's bytes, without parsing the whole answer.
 import t from 'tap'
-import { looksLikeJsonObject, usageValue } from '../../src/lib/json-answer.js'
+import { looksLikeJsonObject, usageValue } from '../../src/lib/usage-bytes.js'
 
 const b = (s: string): Buffer => Buffer.from(s)
 const answer = (content: string, usage: unknown, space = 0): Buffer => b(JSON.stringify({
@@ -14,11 +14,12 @@ const answer = (content: string, usage: unknown, space = 0): Buffer => b(JSON.st
 t.test('the token counts of an answer, compact or pretty-printed', async (t) => {
   const usage = { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19, prompt_tokens_details: { cached_tokens: 3, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 2 } }
   const counts = { prompt_tokens: 12, completion_tokens: 7 }
-  t.same(usageValue(answer('hello', usage)), counts)
-  t.same(usageValue(answer('hello', usage, 2)), counts, 'with whitespace around the colon and inside')
+  t.same(usageValue(answer('hello', usage)), usage, 'details (cached, reasoning tokens) are read whole')
+  t.same(usageValue(answer('hello', usage, 2)), usage, 'with whitespace around the colon and inside')
+  t.same(usageValue(answer('hello', counts)), counts, 'plain counts from the bytes')
   t.same(usageValue(answer('hello', { completion_tokens: 70, prompt_tokens: 120 })), { prompt_tokens: 120, completion_tokens: 70 }, 'in any order')
   t.same(usageValue(b('{"object":"list","data":[],"model":"m","usage":{"prompt_tokens":4,"total_tokens":4}}')), { prompt_tokens: 4 }, 'an embeddings answer')
-  t.same(usageValue(answer('héllo wörld ✓ 日本語', usage)), counts, 'multi-byte text before it')
+  t.same(usageValue(answer('héllo wörld ✓ 日本語', counts)), counts, 'multi-byte text before it')
   t.same(usageValue(answer('hi', { prompt_tokens: 1234567890123, completion_tokens: 0 })), { prompt_tokens: 1234567890123, completion_tokens: 0 }, 'large and zero counts')
 })
 

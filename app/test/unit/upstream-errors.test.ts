@@ -61,20 +61,31 @@ t.test('upstream 5xx: 500/502 → 502, 503 → 503, 504 → 504', async (t) => {
   }
 })
 
-t.test('client errors pass through with their status and code, scrubbed', async (t) => {
+t.test('client errors pass through with their status, type and code, scrubbed', async (t) => {
   const body = JSON.stringify({ error: { message: `context too long for key ${KEY}; Bearer abc.def`, type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } })
   const f = fromUpstreamStatus(400, {}, body, [KEY])
-  if ('error' in f) throw new Error('expected passthrough')
-  t.equal(f.status, 400)
-  const doc = JSON.parse(f.body) as { error: Record<string, unknown> }
+  t.equal(f.reason, 'status_4xx')
+  t.equal(f.tryNext, false)
+  t.equal(f.error.statusCode, 400)
+  const text = JSON.stringify(f.error.toBody())
+  const doc = f.error.toBody()
   t.equal(doc.error.code, 'context_length_exceeded')
   t.equal(doc.error.param, 'messages')
-  t.notMatch(f.body, KEY)
-  t.notMatch(f.body, 'abc.def')
+  t.notMatch(text, KEY)
+  t.notMatch(text, 'abc.def')
   const plain = fromUpstreamStatus(422, {}, '<html>nope</html>', [KEY])
-  if ('error' in plain) throw new Error('expected passthrough')
-  t.equal(plain.status, 422)
-  t.equal((JSON.parse(plain.body) as { error: { type: string } }).error.type, 'invalid_request_error')
+  t.equal(plain.error.statusCode, 422)
+  t.equal(plain.error.toBody().error.type, 'invalid_request_error')
+  t.equal(plain.error.toBody().error.code, 'upstream_rejected')
+  const anthropic = fromUpstreamStatus(400, {}, JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: field required' } }), [KEY])
+  t.same(anthropic.error.toAnthropicBody(), { type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: field required' } }, 'an Anthropic error body keeps its type and message')
+})
+
+t.test('5xx answers pass the upstream retry advice on', async (t) => {
+  const f = fromUpstreamStatus(503, { 'retry-after': '7', 'x-should-retry': 'false' }, '', [KEY])
+  t.equal(f.error.headers['retry-after'], '7')
+  t.equal(f.error.headers['x-should-retry'], 'false')
+  t.equal(fromUpstreamStatus(500, {}, '', [KEY]).error.headers['retry-after'], undefined, 'nothing invented when the upstream gave none')
 })
 
 t.test('scrubSecrets removes the key, bearer tokens and sk- keys', async (t) => {

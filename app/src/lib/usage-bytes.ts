@@ -54,6 +54,8 @@ function objectEnd (buf: Buffer, start: number): number {
 
 const PROMPT_KEY = Buffer.from('"prompt_tokens"')
 const COMPLETION_KEY = Buffer.from('"completion_tokens"')
+const DETAILS = Buffer.from('_details"')
+const CACHE = Buffer.from('cache')
 
 /** The non-negative integer after the key found at `at` and a colon, before `to`, or undefined. */
 function intAfter (buf: Buffer, key: Buffer, at: number, to: number): number | undefined {
@@ -73,7 +75,8 @@ function intAfter (buf: Buffer, key: Buffer, at: number, to: number): number | u
  * The value of the answer's `"usage"` key: an object, `null`, or `undefined` when the answer has
  * none or it cannot be read. OpenAI puts usage last, so the last unescaped occurrence is the one
  * (inside a string value the key's quotes would be escaped). For a plain OpenAI usage object only
- * `prompt_tokens` and `completion_tokens` are read, from the bytes; anything else is parsed.
+ * `prompt_tokens` and `completion_tokens` are read, from the bytes; anything else (details of
+ * cached or reasoning tokens, other surfaces' shapes) is parsed.
  */
 export function usageValue (buf: Buffer): unknown {
   let at = buf.lastIndexOf(USAGE_KEY)
@@ -86,14 +89,22 @@ export function usageValue (buf: Buffer): unknown {
   if (buf[i] !== OPEN) return undefined
   const end = objectEnd(buf, i)
   if (end < 0) return undefined
+  // Details (cached, reasoning tokens) or cache fields: parse the small object whole.
+  const details = buf.indexOf(DETAILS, i)
+  const cache = buf.indexOf(CACHE, i)
+  if ((details >= 0 && details < end) || (cache >= 0 && cache < end)) return parseSlice(buf, i, end)
   const prompt = intAfter(buf, PROMPT_KEY, buf.indexOf(PROMPT_KEY, i), end)
   const completionAt = buf.indexOf(COMPLETION_KEY, i)
   const completion = intAfter(buf, COMPLETION_KEY, completionAt, end)
   if (prompt !== undefined && completion !== undefined) return { prompt_tokens: prompt, completion_tokens: completion }
   // embeddings: no completion tokens at all
   if (prompt !== undefined && (completionAt < 0 || completionAt > end)) return { prompt_tokens: prompt }
+  return parseSlice(buf, i, end)
+}
+
+function parseSlice (buf: Buffer, start: number, end: number): unknown {
   try {
-    return JSON.parse(buf.toString('utf8', i, end + 1)) as unknown
+    return JSON.parse(buf.toString('utf8', start, end + 1)) as unknown
   } catch {
     return undefined
   }

@@ -67,3 +67,86 @@ export const embeddingBody = {
     user: { type: 'string', maxLength: 512 }
   }
 } as const
+
+const responseInput = { type: ['string', 'array'], maxItems: 100_000 }
+
+export const responseBody = {
+  type: 'object',
+  required: ['model'],
+  properties: {
+    model,
+    input: responseInput,
+    instructions: { type: nullable('string') },
+    previous_response_id: { type: nullable('string'), maxLength: 256 },
+    stream: { type: nullable('boolean') },
+    max_output_tokens: { type: nullable('integer'), minimum: 1 },
+    temperature: sampling.temperature,
+    top_p: sampling.top_p,
+    tools: { type: 'array', maxItems: 512, items: { type: 'object' } }
+  }
+} as const
+
+export const inputTokensBody = {
+  type: 'object',
+  properties: {
+    model,
+    input: responseInput,
+    previous_response_id: { type: nullable('string'), maxLength: 256 }
+  }
+} as const
+
+const anthropicMessages = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 100_000,
+  items: {
+    type: 'object',
+    required: ['role', 'content'],
+    properties: {
+      role: { type: 'string', enum: ['user', 'assistant'] },
+      content: { type: ['string', 'array'] }
+    }
+  }
+}
+
+export const messageBody = {
+  type: 'object',
+  required: ['model', 'messages', 'max_tokens'],
+  properties: {
+    model,
+    messages: anthropicMessages,
+    max_tokens: { type: 'integer', minimum: 1 },
+    system: { type: ['string', 'array'] },
+    stream: { type: 'boolean' },
+    temperature: { type: 'number', minimum: 0, maximum: 1 },
+    tools: { type: 'array', maxItems: 512, items: { type: 'object' } }
+  }
+} as const
+
+export const countTokensBody = {
+  type: 'object',
+  required: ['model', 'messages'],
+  properties: {
+    model,
+    messages: anthropicMessages,
+    system: { type: ['string', 'array'] }
+  }
+} as const
+
+export const moderationBody = {
+  type: 'object',
+  required: ['input'],
+  properties: { model, input: { type: ['string', 'array'], minLength: 1, minItems: 1 } }
+} as const
+
+export const imageBody = {
+  type: 'object',
+  required: ['prompt'],
+  properties: { model, prompt: { type: 'string', minLength: 1, maxLength: 32_000 }, n: { type: nullable('integer'), minimum: 1, maximum: 10 } }
+} as const
+
+export const speechBody = {
+  type: 'object',
+  required: ['model', 'input', 'voice'],
+  properties: { model, input: { type: 'string', minLength: 1, maxLength: 4096 }, voice: { type: ['string', 'object'] } }
+} as const

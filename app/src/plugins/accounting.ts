@@ -1,0 +1,60 @@
+// Stage 7, account: when a response has closed (and its usage is known), one metrics record, the
+// key's token and spend charge, and one log line. Registered early so it sees every response.
+import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+export default fp(async function accounting (app) {
+  // The request line is info level; at warn and above skip building it at all.
+  const logRequests = ['info', 'debug', 'trace'].includes(app.log.level)
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.routeOptions.url
+    if (url !== '/healthz' && url !== '/readyz') reply.raw.once('close', () => { finish(request, reply, performance.now()) })
+    done()
+  })
+
+  function finish (request: FastifyRequest, reply: FastifyReply, endedAt: number): void {
+    const ctx = request.ctx
+    if (ctx.pendingUsage !== undefined) {
+      const pending = ctx.pendingUsage
+      ctx.pendingUsage = undefined
+      pending.then(() => { finish(request, reply, endedAt) }, () => { finish(request, reply, endedAt) })
+      return
+    }
+    const durationS = (endedAt - ctx.start) / 1000
+    const res = reply.raw
+    const aborted = !res.writableFinished
+    if (aborted && ctx.abortedBy === undefined) ctx.abortedBy = 'client'
+    // A client that left before any answer is logged as 499, as nginx does.
+    const status = aborted && !res.headersSent ? 499 : res.statusCode
+    app.metrics.finished({ route: ctx.route, model: ctx.model, status, stream: ctx.stream, durationS })
+    if (ctx.usage !== undefined) {
+      app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
+      if (ctx.key !== undefined) app.budgets.record(ctx.key, ctx.usage, ctx.costUsd ?? 0)
+    }
+    if (!logRequests) return
+    const u = ctx.usage
+    request.log.info({
+      reqId: request.id,
+      key: ctx.key?.id,
+      method: request.method,
+      route: ctx.route,
+      model: ctx.model,
+      stream: ctx.stream,
+      status,
+      upstream: ctx.upstream,
+      upstream_status: ctx.upstreamStatus,
+      error: ctx.errorCode,
+      aborted: ctx.abortedBy,
+      ms: Math.round(durationS * 1e4) / 10,
+      ttft_ms: ctx.ttftMs === undefined ? undefined : Math.round(ctx.ttftMs * 10) / 10,
+      prompt_tokens: u?.promptTokens,
+      cached_prompt_tokens: u === undefined || u.cachedPromptTokens === 0 ? undefined : u.cachedPromptTokens,
+      cache_write_tokens: u === undefined || u.cacheWriteTokens === 0 ? undefined : u.cacheWriteTokens,
+      completion_tokens: u?.completionTokens,
+      reasoning_tokens: u === undefined || u.reasoningTokens === 0 ? undefined : u.reasoningTokens,
+      tokens_source: u?.source,
+      cost_usd: ctx.costUsd
+    }, 'request')
+  }
+}, { name: 'accounting', dependencies: ['request-context', 'metrics', 'budgets'], fastify: '5.x' })

@@ -1,0 +1,63 @@
+// A 2xx SSE answer: headers committed at once, events piped as they arrive and watched on the way
+// (first token, usage, created id); a failure after the start ends with the surface's error event.
+import type { Dispatcher } from 'undici'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { clientResponseHeaders } from '../lib/headers.js'
+import { SseScanner } from '../lib/sse-scanner.js'
+import { relayStream } from '../lib/stream-relay.js'
+import type { UpstreamFailure } from '../lib/upstream-errors.js'
+import type { StreamRules } from '../surfaces/types.js'
+import { accountUsage } from './account-usage.js'
+import type { RelayJob } from './job.js'
+
+export interface StreamAnswerEnv {
+  metrics: FastifyRequest['server']['metrics']
+  pingIntervalMs: number
+  clientGone: () => boolean
+  failureOf: (err: unknown) => UpstreamFailure
+  /** a started stream failed on the upstream's side (breaker) */
+  upstreamFailed: (failure: UpstreamFailure) => void
+  created: (id: string) => void
+  /** the gateway asked this upstream for stream usage on the client's behalf */
+  injectedUsage: boolean
+}
+
+export async function streamAnswer (request: FastifyRequest, reply: FastifyReply, job: RelayJob, rules: StreamRules, res: Dispatcher.ResponseData, env: StreamAnswerEnv): Promise<void> {
+  const ctx = request.ctx
+  reply.hijack()
+  const out = reply.raw
+  out.writeHead(200, {
+    ...(reply.getHeaders() as Record<string, string>),
+    ...clientResponseHeaders(res.headers),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no'
+  })
+  // Headers go out now, not with the first token: a reasoning model may think for a minute, and
+  // the client (and every proxy between) should know the stream is open.
+  out.flushHeaders()
+  const scanner = new SseScanner(rules, env.injectedUsage && rules.stripsInjectedUsage)
+  const outcome = await relayStream({
+    body: res.body,
+    res: out,
+    scanner,
+    pingIntervalMs: env.pingIntervalMs,
+    clientGone: env.clientGone,
+    failureOf: env.failureOf,
+    errorEvent: (err) => rules.errorEvent(err, scanner.last)
+  })
+  if (scanner.createdId !== undefined) env.created(scanner.createdId)
+  if (outcome.abortedBy !== undefined) {
+    ctx.abortedBy = outcome.abortedBy
+    env.metrics.streamAborted(outcome.abortedBy)
+  }
+  if (outcome.failure !== undefined) {
+    ctx.errorCode = outcome.failure.error.code
+    if (outcome.failure.byGateway !== true) env.upstreamFailed(outcome.failure)
+  }
+  if (scanner.firstTokenAt !== undefined) {
+    ctx.ttftMs = scanner.firstTokenAt - ctx.start
+    env.metrics.firstToken(ctx.model, ctx.ttftMs / 1000)
+  }
+  await accountUsage(request, job, scanner.usage, () => scanner.capturedText())
+}

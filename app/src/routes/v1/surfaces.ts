@@ -1,0 +1,33 @@
+// Every relayed route, registered from the surfaces table: validate and route (relay-job.ts), then relay.
+import type { FastifyInstance } from 'fastify'
+import { GatewayError } from '../../errors.js'
+import { ROUTES } from '../../surfaces/index.js'
+import { relayJob } from './relay-job.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** the surface of a relayed route (its error format, usage rules) */
+    surface?: (typeof ROUTES)[number]['surface']
+  }
+}
+
+/** Multipart and binary bodies are not parsed: the upload route streams them to the upstream itself. */
+const UPLOAD_TYPES = ['multipart/form-data', 'application/octet-stream']
+
+export default async function surfaces (app: FastifyInstance): Promise<void> {
+  app.addContentTypeParser(UPLOAD_TYPES, (_request, _payload, done) => { done(null, undefined) })
+  for (const route of ROUTES) {
+    app.route({
+      method: route.method,
+      url: route.path,
+      config: { surface: route.surface },
+      ...(route.schema !== undefined ? { schema: { body: route.schema } } : {}),
+      handler: async (request, reply) => {
+        if (route.body === 'upload' && request.body !== undefined) {
+          throw new GatewayError('unsupported_media_type', { message: 'Send this request as multipart/form-data.' })
+        }
+        return await app.relay.forward(request, reply, await relayJob(request, route))
+      }
+    })
+  }
+}
