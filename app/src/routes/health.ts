@@ -1,4 +1,5 @@
-// GET /healthz (the process answers) and GET /readyz (upstream and Redis reachable; checks cached briefly).
+// GET /healthz (the process answers), GET /readyz (this replica takes traffic: started, not
+// draining) and GET /readyz?deps=1 (also the upstream and Redis; checks cached briefly, for ops).
 import type { FastifyInstance } from 'fastify'
 
 interface Readiness { ok: boolean, checks: Record<string, string> }
@@ -22,8 +23,13 @@ export default async function health (app: FastifyInstance): Promise<void> {
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 
-  app.get('/readyz', async (_request, reply) => {
+  // Readiness is about this replica only. An upstream or Redis outage is the same for every
+  // replica: failing readiness for it would take all of them out of the load balancer at once
+  // and turn the gateway's quick JSON 502s into connection errors. `?deps=1` adds those checks.
+  app.get<{ Querystring: { deps?: string } }>('/readyz', async (request, reply) => {
     if (app.shuttingDown) return await reply.code(503).send({ status: 'shutting_down' })
+    const deps = request.query.deps
+    if (deps === undefined || deps === '' || deps === '0' || deps === 'false') return { status: 'ok' }
     const ttl = app.gatewayConfig.readyCacheMs
     if (cached === undefined || performance.now() - cached.at > ttl) {
       running ??= check().finally(() => { running = undefined })

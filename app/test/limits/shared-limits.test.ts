@@ -94,7 +94,7 @@ t.test('Redis down: limits fail open, readiness says why', async (t) => {
   const gw = await gateway(t, `redis://127.0.0.1:${port}`, 'rpm=1 tpm=5')
   t.equal((await chat(gw)).status, 200)
   t.equal((await chat(gw)).status, 200, 'not limited while Redis is unreachable')
-  const ready = await gw.app.inject('/readyz')
+  const ready = await gw.app.inject('/readyz?deps=1')
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { checks: { redis: /unreachable/ } })
 })
