@@ -11,10 +11,14 @@
 // `up` starts a detached supervisor (this file, `supervise` command) that owns every process,
 // restarts a dead one after 0.5 s like compose's restart policy, and keeps DIR/state.json
 // current: ports, URLs, pids, the gateway keys in plaintext (only their hashes reach the
-// gateways). Everything (logs, pid files, temp files, certs) stays inside DIR.
+// gateways). Everything (logs, pid files, temp files, certs) stays inside DIR. Secret-looking
+// --env/--mock-env values (names with KEY, TOKEN, SECRET or PASSWORD) never reach a file: they go
+// to the supervisor in its environment. Logs of an earlier run in DIR are only replaced when the
+// user says so (a prompt on a terminal, --replace-logs otherwise).
 import { spawn, execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createInterface } from 'node:readline/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -42,6 +46,7 @@ const OPTIONS = {
   'mock-env': { type: 'string', multiple: true, default: [] },
   timeout: { type: 'string', default: '30000' },
   'owner-pid': { type: 'string' },
+  'replace-logs': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false }
 }
 
@@ -62,7 +67,8 @@ const USAGE = `usage: node scripts/stack-native.mjs <up|down|reload|status> [--d
   --env K=V              extra gateway environment (repeatable)
   --mock-env K=V         extra mock upstream environment, e.g. MOCK_LATENCY_MS=20 (repeatable)
   --timeout MS           per-component start-up timeout (30000)
-  --owner-pid PID        stop the stack by itself when this process exits (for tests)`
+  --owner-pid PID        stop the stack by itself when this process exits (for tests)
+  --replace-logs         delete DIR/logs of an earlier run without asking`
 
 function fail (message) {
   process.stderr.write(`stack-native: ${message}\n`)
@@ -107,6 +113,23 @@ function makeKey (spec) {
   return { id, key, options: opts.join(' '), entry: [`${id}:${hash}`, ...opts].join(' ') }
 }
 
+/** Names whose values are credentials: kept out of options.json and state.json. */
+const SECRET_NAME = /KEY|TOKEN|SECRET|PASSWORD/i
+const publicEnv = (env) => Object.fromEntries(Object.entries(env).filter(([k]) => !SECRET_NAME.test(k)))
+const secretEnv = (env) => Object.fromEntries(Object.entries(env).filter(([k]) => SECRET_NAME.test(k)))
+
+/** An earlier run's logs are the user's: replaced only on --replace-logs or a "y" at a prompt. */
+async function confirmReplaceLogs (logsDir, replace) {
+  let files = []
+  try { files = readdirSync(logsDir) } catch {}
+  if (files.length === 0 || replace) return
+  if (!process.stdin.isTTY) fail(`${logsDir} holds logs of an earlier run; pass --replace-logs to delete them, or choose another --dir`)
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(`${logsDir} holds logs of an earlier run. Delete them? [y/N] `)
+  rl.close()
+  if (!/^y(es)?$/i.test(answer.trim())) fail('left the earlier logs alone; choose another --dir or pass --replace-logs')
+}
+
 // ---------------------------------------------------------------------------------------------
 // up: prepare DIR, start the supervisor detached, wait for it to report ready or failed.
 
@@ -131,10 +154,13 @@ async function up (values) {
   const timeoutMs = positiveInt(values.timeout, '--timeout')
   positiveInt(values.rpm, '--rpm')
   positiveInt(values['body-limit'], '--body-limit')
+  const gatewayEnv = parseKv(values.env, '--env')
+  const mockEnv = parseKv(values['mock-env'], '--mock-env')
   const keySpecs = ['default', ...values.key]
   const keys = keySpecs.map(makeKey)
   if (new Set(keys.map((k) => k.id)).size !== keys.length) fail('--key ids must be unique')
 
+  await confirmReplaceLogs(join(dir, 'logs'), values['replace-logs'])
   rmSync(join(dir, 'logs'), { recursive: true, force: true })
   for (const sub of ['logs', 'nginx/run', 'redis', 'acme/.well-known/acme-challenge']) mkdirSync(join(dir, sub), { recursive: true })
   rmSync(statePath, { force: true })
@@ -150,8 +176,8 @@ async function up (values) {
     edge: { rate: values['edge-rate'], burst: values['edge-burst'], conn: values['edge-conn'] },
     nginxWorkers: values['nginx-workers'],
     logLevel: values['log-level'],
-    gatewayEnv: parseKv(values.env, '--env'),
-    mockEnv: parseKv(values['mock-env'], '--mock-env'),
+    gatewayEnv: publicEnv(gatewayEnv),
+    mockEnv: publicEnv(mockEnv),
     ownerPid: values['owner-pid'] === undefined ? undefined : positiveInt(values['owner-pid'], '--owner-pid')
   }
   writeJsonAtomic(join(dir, 'options.json'), options)
@@ -162,7 +188,11 @@ async function up (values) {
     detached: true,
     stdio: ['ignore', fd, fd],
     cwd: repoDir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? dir }
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? dir,
+      STACK_NATIVE_SECRET_ENV: JSON.stringify({ gateway: secretEnv(gatewayEnv), mock: secretEnv(mockEnv) })
+    }
   })
   closeSync(fd)
   child.unref()

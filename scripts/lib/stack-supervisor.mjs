@@ -27,6 +27,11 @@ function childPids (pid) {
 
 export async function supervise (dir, { repoDir, appDir }) {
   const options = JSON.parse(readFileSync(join(dir, 'options.json'), 'utf8'))
+  // Credentials given with --env/--mock-env arrive in this process's environment, never in a file.
+  const secrets = JSON.parse(process.env.STACK_NATIVE_SECRET_ENV ?? '{}')
+  delete process.env.STACK_NATIVE_SECRET_ENV
+  Object.assign(options.gatewayEnv, secrets.gateway ?? {})
+  Object.assign(options.mockEnv, secrets.mock ?? {})
   const statePath = join(dir, 'state.json')
   const logs = join(dir, 'logs')
   const n = options.replicas
@@ -46,7 +51,8 @@ export async function supervise (dir, { repoDir, appDir }) {
     ca: join(dir, 'certs', 'ca.crt'),
     options: { replicas: n, rpm: Number(options.rpm), bodyLimit: Number(options.bodyLimit), corsOrigins: options.corsOrigins, edge: options.edge },
     redis: { pid: null, port: redisPort, url: `redis://127.0.0.1:${redisPort}` },
-    mock: { pid: null, port: mockPort, url: `http://127.0.0.1:${mockPort}`, apiKey: upstreamKey },
+    // The mock's key stays in this process: state.json is read by tools and tests.
+    mock: { pid: null, port: mockPort, url: `http://127.0.0.1:${mockPort}` },
     gateways: gatewayPorts.map((port, i) => ({
       index: i + 1,
       pid: null,
