@@ -53,11 +53,11 @@ await waitOrThrow(async () => Number((await instantQuery(prom.url, `count(timest
 interface Sent { status: number, text: string }
 
 /** One request; `abortAfterChunks` reads that many body chunks of a stream, then goes away. */
-async function send (gw: Gateway, path: string, body?: object, opts: { key?: string, abortAfterChunks?: number } = {}): Promise<Sent> {
+async function send (gw: Gateway, path: string, body?: object, opts: { key?: string, abortAfterChunks?: number, anthropic?: boolean } = {}): Promise<Sent> {
   const ac = new AbortController()
   const res = await fetch(`${gw.url}${path}`, {
     method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${opts.key ?? MAIN_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { authorization: `Bearer ${opts.key ?? MAIN_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(opts.anthropic === true ? { 'anthropic-version': '2023-06-01' } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.any([ac.signal, AbortSignal.timeout(20000)])
   })
@@ -91,7 +91,10 @@ async function failureTraffic (gw: Gateway): Promise<Sent[]> {
     send(gw, '/v1/chat/completions', chat('gpt-4.1', { mock: { fault: '500' } })),
     send(gw, '/v1/chat/completions', { model: 'gpt-4.1' }),
     send(gw, '/v1/chat/completions', chat('deepseek-v3.2', { stream: true, mock: { fault: 'cut', chunks: 6, cut_after: 2 } })),
-    send(gw, '/v1/chat/completions', chat('claude-sonnet-4.5', { stream: true, mock: { chunks: 20, chunk_delay_ms: 200 } }), { abortAfterChunks: 2 })
+    send(gw, '/v1/chat/completions', chat('claude-sonnet-4.5', { stream: true, mock: { chunks: 20, chunk_delay_ms: 200 } }), { abortAfterChunks: 2 }),
+    // prompt caching and reasoning, for the cache-hit share and reasoning panels
+    send(gw, '/v1/responses', { model: 'gpt-4.1', input: 'Think, then answer.', mock: { prompt_tokens: 1000, cached_tokens: 800, reasoning_tokens: 2 } }),
+    send(gw, '/v1/messages', { model: 'claude-sonnet-4.5', max_tokens: 64, messages: [{ role: 'user', content: 'Hi' }], mock: { prompt_tokens: 1000, cached_tokens: 600, cache_write_tokens: 100 } }, { anthropic: true })
   ])
   // a key allowed one request a minute, across all replicas (the limit lives in Redis)
   out.push(await send(gw, '/v1/chat/completions', chat('gpt-4.1'), { key: LIMITED_KEY }))
@@ -129,14 +132,17 @@ t.test('token counters equal the usage the upstream reported', async (t) => {
 
 t.test('failures, limits and aborts are answered as expected', async (t) => {
   const perGateway = await Promise.all(gateways.map(failureTraffic))
-  const limited = perGateway.flatMap((r) => r.slice(5).map((x) => x.status))
+  const limited = perGateway.flatMap((r) => r.slice(7).map((x) => x.status))
   t.equal(limited.filter((s) => s === 200).length, 1, 'the limited key got exactly one request through')
-  for (const [models, upstream500, bad, cut, aborted, , secondLimited] of perGateway) {
+  for (const [models, upstream500, bad, cut, aborted, responses, messages, , secondLimited] of perGateway) {
+    t.equal(responses?.status, 200, 'a Responses request with cached and reasoning tokens')
+    t.equal(messages?.status, 200, 'a Messages request with cache reads and writes')
     t.equal(models?.status, 200, '/v1/models')
     t.equal(Math.floor((upstream500?.status ?? 0) / 100), 5, 'upstream 500 becomes a 5xx')
     t.equal(bad?.status, 400, 'a request without messages is a 400')
     t.equal(cut?.status, 200, 'a cut stream started as a 200')
-    t.notMatch(cut?.text, '[DONE]', 'a cut stream has no [DONE]')
+    t.match(cut?.text, /data: \{"error":/, 'a cut stream ends with an error event')
+    t.notMatch(cut?.text, '[DONE]', 'and has no [DONE]')
     t.equal(aborted?.status, 200, 'the aborted stream started')
     t.equal(secondLimited?.status, 429, 'second request of the limited key')
   }
