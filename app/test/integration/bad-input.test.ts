@@ -108,12 +108,8 @@ t.test('routes', async (t) => {
   t.test('unknown route outside /v1: 404 not_found_error', async (t) => {
     await refused(t, gw, async () => await gw.app.inject({ method: 'GET', url: '/nothing/here' }), 404, 'not_found_error', 'not_found')
   })
-  t.test('GET on a POST route: 404 or 405 with an OpenAI error body', async (t) => {
-    const before = gw.mock.stats().requests
-    const res = await gw.app.inject({ method: 'GET', url: chat, headers: gw.auth() })
-    t.ok(res.statusCode === 404 || res.statusCode === 405, `404 or 405 (got ${res.statusCode})`)
-    assertOpenAIError(t, res, res.statusCode, res.statusCode === 404 ? 'not_found_error' : 'invalid_request_error')
-    t.equal(gw.mock.stats().requests, before)
+  t.test('GET on a POST route: 404 not_found_error (a route is its method and path)', async (t) => {
+    await refused(t, gw, async () => await gw.app.inject({ method: 'GET', url: chat, headers: gw.auth() }), 404, 'not_found_error', 'not_found')
   })
 })
 

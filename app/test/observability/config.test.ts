@@ -127,7 +127,7 @@ t.test('dashboards: parse, unique uids, every panel queries the provisioned data
       const targets = (p.targets ?? []).filter((x) => (x.expr ?? '').trim() !== '')
       t.ok(targets.length > 0, `${p.title}: at least one query`)
       for (const x of p.targets ?? []) {
-        if (x.datasource !== undefined) t.equal(x.datasource.uid, 'prometheus', `${p.title} ${x.refId}: datasource uid`)
+        t.equal((x.datasource ?? p.datasource)?.uid, 'prometheus', `${p.title} ${x.refId}: datasource uid (its own or the panel's)`)
         const expr = x.expr ?? ''
         t.same(unknownVariables(expr), [], `${p.title} ${x.refId}: only known variables`)
         const ranges = [...expr.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1])

@@ -36,11 +36,34 @@ t.test('defaults', async (t) => {
   t.equal(c.catalog.lookup('deepseek-chat')?.id, 'deepseek-v3.2', 'aliases resolve')
 })
 
-t.test('every bad variable is named, all at once', async (t) => {
-  const p = problems({ PORT: 'abc', METRICS_PORT: '70000', UPSTREAM_BASE_URL: 'ftp://x', REDIS_URL: 'localhost:6379', LOG_LEVEL: 'loud', UPSTREAM_IDLE_TIMEOUT_MS: '-5', CORS_ORIGINS: 'https://a.example/,nope', GATEWAY_KEYS: 'broken', IDLE_MEMORY_RECLAIM: 'sometimes' })
-  for (const name of ['PORT', 'METRICS_PORT', 'UPSTREAM_BASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'UPSTREAM_IDLE_TIMEOUT_MS', 'CORS_ORIGINS', 'GATEWAY_KEYS', 'IDLE_MEMORY_RECLAIM']) {
-    t.ok(p.some((m) => m.startsWith(name) || m.includes(name)), `${name} named`)
+// One bad value per variable; each problem message starts with the variable's name.
+const BAD: Record<string, string> = {
+  PORT: 'abc',
+  METRICS_PORT: '70000',
+  UPSTREAM_BASE_URL: 'ftp://x',
+  REDIS_URL: 'localhost:6379',
+  LOG_LEVEL: 'loud',
+  UPSTREAM_IDLE_TIMEOUT_MS: '-5',
+  CORS_ORIGINS: 'https://a.example/,nope',
+  GATEWAY_KEYS: 'broken',
+  IDLE_MEMORY_RECLAIM: 'sometimes'
+}
+
+/** True when `message` is about `name` itself (so "METRICS_PORT …" is not about PORT). */
+const names = (message: string, name: string): boolean => new RegExp(`^${name}(?![A-Z0-9_])`).test(message)
+
+t.test('each bad variable, alone, is refused with a message that names it', async (t) => {
+  for (const [name, value] of Object.entries(BAD)) {
+    const p = problems({ GATEWAY_KEYS: KEYS, [name]: value })
+    t.not(p.length, 0, `${name}=${value} is refused`)
+    t.same(p.filter((m) => !names(m, name)), [], `every problem for ${name} names it`)
   }
+})
+
+t.test('every bad variable is named, all at once', async (t) => {
+  const p = problems(BAD)
+  for (const name of Object.keys(BAD)) t.ok(p.some((m) => names(m, name)), `${name} named`)
+  t.same(p.filter((m) => !Object.keys(BAD).some((name) => names(m, name))), [], 'no problem about anything else')
 })
 
 t.test('at least one gateway key is required', async (t) => {
