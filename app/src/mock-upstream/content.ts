@@ -112,7 +112,7 @@ export function embeddingInputs (input: unknown): Array<string | number[]> | und
   return undefined
 }
 
-function hashOf (input: string | number[]): number {
+export function hashOf (input: string | number[]): number {
   // FNV-1a over the text (or the token ids), so equal inputs give equal vectors
   let h = 0x811c9dc5
   const s = typeof input === 'string' ? input : input.join(',')

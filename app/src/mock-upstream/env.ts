@@ -20,7 +20,13 @@ const KNOB_VARS: Record<string, string> = {
   MOCK_FAULT_RATE: 'fault_rate',
   MOCK_RETRY_AFTER: 'retry_after',
   MOCK_CUT_AFTER: 'cut_after',
-  MOCK_REJECT_STREAM_OPTIONS: 'reject_stream_options'
+  MOCK_REJECT_STREAM_OPTIONS: 'reject_stream_options',
+  MOCK_PROMPT_TOKENS: 'prompt_tokens',
+  MOCK_COMPLETION_TOKENS: 'completion_tokens',
+  MOCK_CACHED_TOKENS: 'cached_tokens',
+  MOCK_REASONING_TOKENS: 'reasoning_tokens',
+  MOCK_CACHE_WRITE_TOKENS: 'cache_write_tokens',
+  MOCK_DEEPSEEK_USAGE: 'deepseek_usage'
 }
 
 export class MockEnvError extends Error {

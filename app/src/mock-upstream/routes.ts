@@ -1,7 +1,10 @@
 // The /v1 route table: method and path, handler, how the body is read, and which error shape the route's clients parse.
+import { speech, transcriptions, translations } from './audio.js'
 import type { ErrorFormat } from './faults.js'
 import { chatCompletions, completions, embeddings, models } from './handlers.js'
+import { imageEdits, imageGenerations } from './images.js'
 import { countMessageTokens, createMessage } from './messages.js'
+import { moderations } from './moderations.js'
 import { cancelResponse, createResponse, deleteResponse, getResponse, responseInputItems, responseInputTokens } from './responses.js'
 import type { Handler } from './route.js'
 
@@ -29,7 +32,13 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', path: /^\/v1\/responses\/([^/]+)\/cancel$/, handler: cancelResponse, body: 'none' },
   { method: 'GET', path: /^\/v1\/responses\/([^/]+)\/input_items$/, handler: responseInputItems, body: 'none' },
   { method: 'POST', path: '/v1/messages', handler: createMessage, body: 'json' },
-  { method: 'POST', path: '/v1/messages/count_tokens', handler: countMessageTokens, body: 'json' }
+  { method: 'POST', path: '/v1/messages/count_tokens', handler: countMessageTokens, body: 'json' },
+  { method: 'POST', path: '/v1/moderations', handler: moderations, body: 'json' },
+  { method: 'POST', path: '/v1/images/generations', handler: imageGenerations, body: 'json' },
+  { method: 'POST', path: '/v1/images/edits', handler: imageEdits, body: 'multipart' },
+  { method: 'POST', path: '/v1/audio/speech', handler: speech, body: 'json' },
+  { method: 'POST', path: '/v1/audio/transcriptions', handler: transcriptions, body: 'multipart' },
+  { method: 'POST', path: '/v1/audio/translations', handler: translations, body: 'multipart' }
 ]
 
 const EXACT = new Map(ROUTES.filter((r) => typeof r.path === 'string').map((r) => [`${r.method} ${r.path as string}`, r]))

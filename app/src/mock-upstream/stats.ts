@@ -31,6 +31,9 @@ export interface RecentRequest {
   /** a multipart body's file parts (name, filename, bytes, sha256) and text fields */
   files?: FilePart[]
   fields?: Record<string, string>
+  /** a binary answer's size and sha256 (speech), when it was sent whole */
+  response_bytes?: number
+  response_sha256?: string
   /** the id of the response a Responses request created, and the one it chained on */
   response_id?: string
   previous_response_id?: string
