@@ -3,7 +3,7 @@ SHELL := /bin/bash
 APP := app
 NODE_MODULES := $(APP)/node_modules/.package-lock.json
 
-.PHONY: help up down logs ps certs certs-letsencrypt key build test test-unit test-stack lint typecheck check-config bench stack-native stack-native-down mock clean
+.PHONY: help up down logs ps certs certs-letsencrypt key grafana-password build test test-unit test-stack lint typecheck check-config bench stack-native stack-native-down mock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -14,11 +14,11 @@ $(NODE_MODULES): $(APP)/package-lock.json
 build: $(NODE_MODULES) ## install dependencies and compile the gateway and the mock upstream
 	cd $(APP) && npm run build
 
-up: ## start the Docker Compose stack (creates .env and self-signed certs if missing)
+up: ## start or update the Docker Compose stack (creates .env and certs if missing; says which upstream is live)
 	@scripts/up.sh
 
-down: ## stop the Docker Compose stack
-	docker compose down
+down: ## stop the Docker Compose stack (the mock too, if it is left from mock mode)
+	docker compose down --remove-orphans
 
 logs: ## follow the stack's logs
 	docker compose logs -f --tail=100
@@ -29,11 +29,14 @@ ps: ## show the stack's services and their health
 certs: ## make a self-signed CA and server certificate in certs/ (SANs from SERVER_NAME)
 	@scripts/certs.sh
 
-certs-letsencrypt: ## DOMAIN=… EMAIL=…: a Let's Encrypt certificate through the running nginx, with renewal
+certs-letsencrypt: ## DOMAIN=… EMAIL=…: a Let's Encrypt certificate through the running nginx; turns on its renewal service
 	@scripts/certs-letsencrypt.sh "$(DOMAIN)" "$(EMAIL)"
 
-key: build ## print a new gateway key and the GATEWAY_KEYS entry for it (ID=name)
-	@node $(APP)/dist/cli/make-key.js $(ID)
+key: ## print a new gateway key and the GATEWAY_KEYS entry for it (ID=name); Node or Docker
+	@scripts/key.sh $(ID)
+
+grafana-password: ## make Grafana's admin password GRAFANA_ADMIN_PASSWORD from .env again
+	@scripts/grafana-password.sh
 
 typecheck: $(NODE_MODULES)
 	cd $(APP) && npm run typecheck
