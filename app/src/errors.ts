@@ -8,7 +8,13 @@ export type OpenAIErrorType =
   | 'rate_limit_error'
   | 'api_error'
 
-interface ErrorSpec { status: number, type: OpenAIErrorType, message: string }
+interface ErrorSpec {
+  status: number
+  type: OpenAIErrorType
+  message: string
+  /** raised only by the nginx edge (nginx/templates/snippets/json-errors.conf.template), never by a gateway */
+  edgeOnly?: true
+}
 
 export const ERRORS = {
   invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.' },
@@ -20,6 +26,9 @@ export const ERRORS = {
   request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than this gateway accepts.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send the request body as application/json.' },
   invalid_api_key: { status: 401, type: 'authentication_error', message: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" (or "x-api-key: <key>").' },
+  key_expired: { status: 401, type: 'authentication_error', message: 'This API key has expired. Ask the gateway operator for a new one.' },
+  key_disabled: { status: 401, type: 'authentication_error', message: 'This API key is disabled. Ask the gateway operator.' },
+  admin_unauthorized: { status: 401, type: 'authentication_error', message: 'The admin API needs "Authorization: Bearer <admin token>" (the token in ADMIN_TOKEN_FILE).' },
   model_not_allowed: { status: 403, type: 'permission_error', message: 'This API key is not allowed to use this model.' },
   not_found: { status: 404, type: 'not_found_error', message: 'Unknown route.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed on this route.' },
@@ -28,11 +37,24 @@ export const ERRORS = {
   upstream_error: { status: 502, type: 'api_error', message: 'The upstream service failed to answer correctly.' },
   upstream_auth_failed: { status: 502, type: 'api_error', message: 'The gateway could not authenticate with its upstream service. Contact the gateway operator.' },
   upstream_unavailable: { status: 503, type: 'api_error', message: 'The upstream service is unavailable. Try again later.' },
+  limits_unavailable: { status: 503, type: 'api_error', message: 'The gateway cannot check this key\'s limits right now (its shared store is unreachable). Retry shortly.' },
   shutting_down: { status: 503, type: 'api_error', message: 'The gateway is restarting. Retry the request.' },
   upstream_timeout: { status: 504, type: 'api_error', message: 'The upstream service did not answer in time.' },
   upstream_rejected: { status: 400, type: 'invalid_request_error', message: 'The upstream service rejected the request.' },
   messages_not_supported: { status: 404, type: 'not_found_error', message: 'The upstream of this model does not serve the Anthropic Messages API.' },
-  internal_error: { status: 500, type: 'api_error', message: 'The gateway hit an internal error.' }
+  internal_error: { status: 500, type: 'api_error', message: 'The gateway hit an internal error.' },
+
+  // The edge's own: nginx answers these before a request reaches a gateway.
+  bad_request: { status: 400, type: 'invalid_request_error', message: 'The request could not be read (malformed HTTP).', edgeOnly: true },
+  client_certificate_invalid: { status: 400, type: 'invalid_request_error', message: 'The client certificate is invalid.', edgeOnly: true },
+  client_certificate_required: { status: 400, type: 'invalid_request_error', message: 'A client certificate is required.', edgeOnly: true },
+  https_required: { status: 400, type: 'invalid_request_error', message: 'Plain HTTP was sent to the HTTPS port.', edgeOnly: true },
+  forbidden: { status: 403, type: 'permission_error', message: 'Access denied.', edgeOnly: true },
+  request_timeout: { status: 408, type: 'invalid_request_error', message: 'The request was not received in time.', edgeOnly: true },
+  length_required: { status: 411, type: 'invalid_request_error', message: 'A Content-Length header is required.', edgeOnly: true },
+  uri_too_long: { status: 414, type: 'invalid_request_error', message: 'The request URI is too long.', edgeOnly: true },
+  request_header_too_large: { status: 431, type: 'invalid_request_error', message: 'The request headers are too large.', edgeOnly: true },
+  not_implemented: { status: 501, type: 'invalid_request_error', message: 'The request uses a transfer encoding or method this server does not implement.', edgeOnly: true }
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS
