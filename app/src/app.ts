@@ -77,7 +77,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     await app.register(cors, {
       origin: any ? '*' : config.corsOrigins,
       credentials: false,
-      methods: ['GET', 'POST', 'OPTIONS'],
+      methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
       allowedHeaders: ['Authorization', 'Content-Type', 'OpenAI-Beta', 'X-Request-ID', 'Idempotency-Key', 'X-Api-Key', 'Anthropic-Version', 'Anthropic-Beta', 'Anthropic-Dangerous-Direct-Browser-Access'],
       exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit-Requests', 'X-RateLimit-Remaining-Requests', 'X-RateLimit-Reset-Requests'],
       maxAge: 600
