@@ -25,11 +25,15 @@ interface Service {
   networks?: string[] | Record<string, unknown>
   command?: string | string[]
   stop_grace_period?: string
+  stop_signal?: string
+  entrypoint?: string | string[]
+  secrets?: Array<string | { source: string, mode?: number }>
 }
 interface Compose {
   services: Record<string, Service>
   volumes?: Record<string, unknown>
   networks?: Record<string, unknown>
+  secrets?: Record<string, { environment?: string, file?: string }>
 }
 
 const composeText = readFileSync(join(repoDir, 'docker-compose.yml'), 'utf8')
@@ -38,12 +42,16 @@ const services = compose.services
 const envExample = readFileSync(join(repoDir, '.env.example'), 'utf8')
 // One-shot jobs run on demand (`docker compose run`), where a healthcheck has nothing to probe.
 const ONE_SHOT = new Set(['certbot'])
+// certbot's own files are root-only; it runs as root with three capabilities, never as a server.
+const ROOT_OK = new Set(['certbot-renew'])
+const mockCompose = parse(readFileSync(join(repoDir, 'docker-compose.mock.yml'), 'utf8'), { merge: true }) as Compose
 
 /** Names documented in .env.example, as `NAME=` or `# NAME=`. */
 const documented = new Set([...envExample.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]))
 
 t.test('the file parses and names the expected services', async (t) => {
-  t.same(Object.keys(services).sort(), ['certbot', 'gateway', 'grafana', 'mock-upstream', 'nginx', 'prometheus', 'redis'])
+  t.same(Object.keys(services).sort(), ['certbot', 'certbot-renew', 'gateway', 'grafana', 'nginx', 'prometheus', 'redis'])
+  t.same(Object.keys(mockCompose.services).sort(), ['gateway', 'mock-upstream'], 'the mock lives in docker-compose.mock.yml')
   t.equal(services.gateway?.deploy?.replicas, 3, 'three gateway replicas from one definition')
 })
 
@@ -69,7 +77,8 @@ t.test('healthchecks, hardening, pinned images and limits on every service', asy
       t.ok(Array.isArray(test) && test.length > 1 && svc.healthcheck?.disable !== true, `${name} has a healthcheck`)
       t.notMatch(JSON.stringify(test), /curl/, `${name}'s healthcheck does not need curl`)
       t.equal(svc.restart, 'unless-stopped', `${name} restarts`)
-      t.match(String(svc.user), /^[1-9]\d*(:\d+)?$/, `${name} runs as a non-root user`)
+      if (ROOT_OK.has(name)) t.same(svc.cap_add, ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'], `${name}: root with three capabilities only`)
+      else t.match(String(svc.user), /^[1-9]\d*(:\d+)?$/, `${name} runs as a non-root user`)
     }
     t.equal(svc.read_only, true, `${name} has a read-only root filesystem`)
     t.same(svc.cap_drop, ['ALL'], `${name} drops every capability`)
@@ -121,7 +130,7 @@ t.test('named volumes are declared and used; bind mounts exist in the repository
   const mounts = (name: string): string => JSON.stringify(services[name]?.volumes ?? [])
   t.match(mounts('prometheus'), /\.\/prometheus\/prometheus\.yml:\/etc\/prometheus\/prometheus\.yml/)
   t.match(mounts('prometheus'), /\.\/prometheus\/rules:\/etc\/prometheus\/rules/)
-  t.match(mounts('grafana'), /\.\/grafana\/provisioning:/)
+  t.match(mounts('grafana'), /\.\/grafana\/provisioning\/datasources:/)
   t.match(mounts('grafana'), /\.\/grafana\/dashboards:/)
   t.match(mounts('redis'), /redis-data:\/data/)
   t.match(JSON.stringify(services.redis?.command), /--appendonly","yes"/, 'Redis persists with AOF')
@@ -130,7 +139,8 @@ t.test('named volumes are declared and used; bind mounts exist in the repository
 t.test('networks: Redis and Prometheus have no route out', async (t) => {
   const nets = compose.networks ?? {}
   t.same((nets.backend as { internal?: boolean } | undefined)?.internal, true, 'backend network is internal')
-  for (const name of ['redis', 'prometheus', 'mock-upstream']) t.same(services[name]?.networks, ['backend'], `${name} only on backend`)
+  for (const name of ['redis', 'prometheus']) t.same(services[name]?.networks, ['backend'], `${name} only on backend`)
+  t.same(mockCompose.services['mock-upstream']?.networks, ['backend'], 'mock-upstream only on backend')
 })
 
 t.test('secrets come from .env: no defaults for passwords', async (t) => {
@@ -179,8 +189,8 @@ t.test('nginx gets every template placeholder from its environment', async (t) =
   }
   walk(join(repoDir, 'nginx', 'templates'))
   const used = new Set(templates.flatMap((text) => [...text.matchAll(/\$\{(NGINX_[A-Z0-9_]+)\}/g)].map((m) => m[1] ?? '')))
-  // Derived by nginx/entrypoint/15-llm-gateway.envsh from GATEWAY_UPSTREAMS, CORS_ORIGINS, NGINX_PUBLIC_HTTPS_PORT.
-  const derived = new Set(['NGINX_UPSTREAM_SERVERS', 'NGINX_CORS_ORIGIN_MAP', 'NGINX_HTTPS_PORT_SUFFIX'])
+  // Derived by nginx/entrypoint/15-llm-gateway.envsh from GATEWAY_UPSTREAMS, CORS_ORIGINS, NGINX_PUBLIC_HTTPS_PORT and the nginx version.
+  const derived = new Set(['NGINX_UPSTREAM_SERVERS', 'NGINX_CORS_ORIGIN_MAP', 'NGINX_HTTPS_PORT_SUFFIX', 'NGINX_LISTEN_HTTP2', 'NGINX_HTTP2'])
   const env = services.nginx?.environment ?? {}
   for (const name of used) {
     if (!derived.has(name)) t.ok(name in env, `compose sets ${name}`)
@@ -207,4 +217,59 @@ t.test('the gateway Dockerfile: multi-stage, Node 24, production deps, non-root,
   t.match(dockerfile, /COPY package\.json models\.json/, 'the default models file is in the image')
   const ignore = readFileSync(join(appDir, '.dockerignore'), 'utf8').split('\n')
   for (const entry of ['node_modules', 'dist', '.env']) t.ok(ignore.includes(entry), `.dockerignore has ${entry}`)
+})
+
+t.test('nginx stops gracefully, for longer than worker_shutdown_timeout', async (t) => {
+  const template = readFileSync(join(repoDir, 'nginx', 'templates', 'nginx.conf.template'), 'utf8')
+  const workerShutdownS = Number(/^worker_shutdown_timeout (\d+)s;/m.exec(template)?.[1] ?? NaN)
+  const stopS = Number(/^(\d+)s$/.exec(services.nginx?.stop_grace_period ?? '')?.[1] ?? NaN)
+  t.ok(stopS > workerShutdownS, `stop_grace_period ${stopS} s > worker_shutdown_timeout ${workerShutdownS} s (Docker's default is 10 s)`)
+  t.equal(services.nginx?.stop_signal, 'SIGQUIT', "nginx's graceful stop signal")
+})
+
+t.test('the Redis password is never on a command line or in an environment', async (t) => {
+  const redis = services.redis
+  t.notMatch(JSON.stringify(redis?.command), /REDIS_PASSWORD|requirepass/, 'not in the command')
+  t.notMatch(JSON.stringify(redis?.environment ?? {}), /REDIS_PASSWORD/, 'not in the environment')
+  t.notMatch(JSON.stringify(redis?.healthcheck), /REDIS_PASSWORD/, 'not in the healthcheck')
+  t.match(JSON.stringify(redis?.entrypoint), /\/run\/secrets\/redis-password/, 'read from the secret file')
+  t.same(compose.secrets?.['redis-password'], { environment: 'REDIS_PASSWORD' }, 'the secret comes from .env')
+  t.ok(redis?.secrets?.some((s) => typeof s === 'object' && s.source === 'redis-password'), 'granted to redis only')
+  for (const [name, svc] of Object.entries(services)) {
+    if (name !== 'redis') t.equal(svc.secrets, undefined, `${name} has no access to it`)
+  }
+})
+
+t.test('Grafana: only the provisioned kinds are mounted, the image keeps plugins/ and alerting/', async (t) => {
+  const mounts = (services.grafana?.volumes ?? []).map((v) => typeof v === 'string' ? v.split(':')[1] ?? '' : v.target ?? '')
+  t.notOk(mounts.includes('/etc/grafana/provisioning'), 'the whole provisioning directory is not hidden by a mount')
+  for (const kind of ['datasources', 'dashboards']) {
+    t.ok(mounts.includes(`/etc/grafana/provisioning/${kind}`), `${kind} mounted`)
+    t.ok(existsSync(join(repoDir, 'grafana', 'provisioning', kind)), `grafana/provisioning/${kind} exists`)
+  }
+})
+
+t.test('restart: is what applies on one host (no deploy.restart_policy overriding it)', async (t) => {
+  for (const [name, svc] of Object.entries(services)) {
+    t.equal((svc.deploy as { restart_policy?: unknown } | undefined)?.restart_policy, undefined, `${name}`)
+  }
+})
+
+t.test('the mock overlay: the gateways call the mock with its own key, the mock never sees the real one', async (t) => {
+  const gw = mockCompose.services.gateway?.environment ?? {}
+  const mock = mockCompose.services['mock-upstream']?.environment ?? {}
+  t.equal(gw.UPSTREAM_BASE_URL, 'http://mock-upstream:8090/v1')
+  t.equal(gw.UPSTREAM_API_KEY, mock.MOCK_API_KEY, 'the key the mock checks')
+  t.notMatch(JSON.stringify(mockCompose.services['mock-upstream']), /UPSTREAM_API_KEY/, 'no real key in the mock')
+})
+
+t.test('Let\'s Encrypt renewal runs as a service and nginx reloads on new files', async (t) => {
+  const renew = services['certbot-renew']
+  t.same(renew?.profiles, ['letsencrypt'])
+  t.equal(renew?.restart, 'unless-stopped')
+  t.match(JSON.stringify(renew?.entrypoint), /certbot-renew\.sh/)
+  t.match(JSON.stringify(renew?.volumes), /certbot-deploy-hook\.sh/)
+  t.match(JSON.stringify(services.nginx?.volumes), /40-llm-gateway-cert-reload\.sh:\/docker-entrypoint\.d\//)
+  const mode = statSync(join(repoDir, 'nginx', 'entrypoint', '40-llm-gateway-cert-reload.sh')).mode
+  t.ok((mode & 0o111) !== 0, 'the watcher is executable (the image only runs executable .sh files)')
 })

@@ -125,7 +125,7 @@ t.test('certs.sh: CA and server certificate with the SANs, idempotent', async (t
 t.test('up.sh --prepare-only: .env with generated secrets, the mock upstream, certificates', async (t) => {
   const dir = join(work, 'up')
   mkdirSync(join(dir, 'scripts'), { recursive: true })
-  for (const f of ['scripts/up.sh', 'scripts/certs.sh', '.env.example']) copyFileSync(join(repoDir, f), join(dir, f))
+  for (const f of ['scripts/up.sh', 'scripts/certs.sh', '.env.example', 'docker-compose.yml', 'docker-compose.mock.yml']) copyFileSync(join(repoDir, f), join(dir, f))
   const run = (): string => execFileSync('sh', [join(dir, 'scripts', 'up.sh'), '--prepare-only'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CERTS_OWNER: '' },
     encoding: 'utf8'
@@ -140,17 +140,19 @@ t.test('up.sh --prepare-only: .env with generated secrets, the mock upstream, ce
   t.ok(key, 'the generated key is printed')
   t.equal(value('GATEWAY_KEYS'), `default:${createHash('sha256').update(key).digest('hex')}`, 'only its hash is stored')
   t.notOk(env.includes(key), 'the plaintext key is not in .env')
-  t.equal(value('UPSTREAM_BASE_URL'), 'http://mock-upstream:8090/v1', 'no upstream key: the bundled mock')
-  t.equal(value('COMPOSE_PROFILES'), 'mock')
-  t.match(out, /NO UPSTREAM_API_KEY/, 'and it says so loudly')
+  t.equal(value('UPSTREAM'), 'mock', 'no upstream key: the bundled mock, written down once')
+  t.equal(value('UPSTREAM_BASE_URL'), 'https://api.holysheep.ai/v1', 'the URL is not rewritten')
+  t.equal(value('COMPOSE_FILE'), 'docker-compose.yml:docker-compose.mock.yml')
+  t.match(out, /upstream: MOCK/, 'and it says so')
   t.ok(statSync(join(dir, 'certs', 'server.crt')).size > 0, 'certificates made')
 
   const again = run()
   t.equal(readFileSync(join(dir, '.env'), 'utf8'), env, 'a second run changes nothing')
   t.notMatch(again, /sk-gw-/, 'and prints no key')
 
-  writeFileSync(join(dir, '.env'), env.replace(/^UPSTREAM_API_KEY=$/m, 'UPSTREAM_API_KEY=sk-real'))
-  t.match(run(), /still points at the bundled mock/, 'a real key with the mock URL is flagged')
+  writeFileSync(join(dir, '.env'), env.replace(/^UPSTREAM_API_KEY=$/m, 'UPSTREAM_API_KEY=sk-real').replace(/^UPSTREAM=mock$/m, 'UPSTREAM=relay'))
+  t.match(run(), /upstream: relay https:\/\/api\.holysheep\.ai\/v1/, 'UPSTREAM=relay goes live')
+  t.equal(readFileSync(join(dir, '.env'), 'utf8').match(/^COMPOSE_FILE=(.*)$/m)?.[1], 'docker-compose.yml', 'without the mock')
 })
 
 t.test('the native launcher keeps the Prometheus rules and points the gateway job at loopback', async (t) => {
