@@ -1,8 +1,11 @@
+// @ts-check
 // Preloaded into Portkey (`node --import`): it listens on every interface with no option to
 // change that, so every listen() with a port and no host is pinned to 127.0.0.1 instead.
 import net from 'node:net'
 
 const listen = net.Server.prototype.listen
+// the arguments are listen()'s many overloads, passed on as they came
+/** @type {(this: net.Server, ...args: any[]) => net.Server} */
 net.Server.prototype.listen = function (...args) {
   if (typeof args[0] === 'number' || (typeof args[0] === 'string' && /^\d+$/.test(args[0]))) {
     const port = Number(args[0])
@@ -13,5 +16,5 @@ net.Server.prototype.listen = function (...args) {
   if (args[0] !== null && typeof args[0] === 'object' && args[0].port !== undefined && args[0].path === undefined) {
     args[0] = { ...args[0], host: '127.0.0.1' }
   }
-  return listen.apply(this, args)
+  return listen.apply(this, /** @type {Parameters<typeof listen>} */ (/** @type {unknown} */ (args)))
 }

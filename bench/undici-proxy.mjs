@@ -1,3 +1,4 @@
+// @ts-check
 // A bare pass-through proxy (node:http in, undici Pool out): the ceiling for any Node proxy.
 // Env: PORT, UPSTREAM_ORIGIN (e.g. http://127.0.0.1:8090), UPSTREAM_MAX_CONNECTIONS.
 import { createServer } from 'node:http'
@@ -12,17 +13,20 @@ const pool = new Pool(process.env.UPSTREAM_ORIGIN ?? 'http://127.0.0.1:8090', {
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host', 'proxy-connection', 'te', 'trailer'])
 
 const server = createServer((req, res) => {
+  /** @type {Record<string, string | string[]>} */
   const headers = {}
-  for (const [name, value] of Object.entries(req.headers)) if (!HOP.has(name)) headers[name] = value
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
+  for (const [name, value] of Object.entries(req.headers)) if (!HOP.has(name) && value !== undefined) headers[name] = value
+  const method = /** @type {import('undici').Dispatcher.HttpMethod} */ (req.method ?? 'GET')
+  const hasBody = method !== 'GET' && method !== 'HEAD'
   pool.stream({
-    method: req.method,
-    path: req.url,
+    method,
+    path: req.url ?? '/',
     headers,
     body: hasBody ? req : undefined
   }, ({ statusCode, headers: upstreamHeaders }) => {
+    /** @type {Record<string, string | string[]>} */
     const out = {}
-    for (const [name, value] of Object.entries(upstreamHeaders)) if (!HOP.has(name)) out[name] = value
+    for (const [name, value] of Object.entries(upstreamHeaders)) if (!HOP.has(name) && value !== undefined) out[name] = value
     res.writeHead(statusCode, out)
     return res
   }, (err) => {

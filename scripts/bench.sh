@@ -12,7 +12,8 @@ fi
 for bin in nginx redis-server; do
   command -v "$bin" >/dev/null || { echo "bench: $bin is required (Debian: apt-get install nginx redis-server)" >&2; exit 1; }
 done
-command -v wrk >/dev/null || echo "bench: wrk not found; throughput falls back to autocannon (apt-get install wrk for the reference setup)" >&2
+command -v wrk >/dev/null || echo "bench: wrk not found; the closed-loop sweep uses an undici client instead (apt-get install wrk for the reference setup)" >&2
+command -v taskset >/dev/null || echo "bench: taskset not found; nothing is pinned and figures are not per core (apt-get install util-linux)" >&2
 
 # The bench has its own node_modules. --ignore-scripts: the only install script in the tree is
 # Portkey's `patch-package` postinstall, which has no patches to apply in the published package.
@@ -20,7 +21,7 @@ if [[ ! -f bench/node_modules/.package-lock.json || bench/package-lock.json -nt 
   npm ci --prefix bench --ignore-scripts --no-audit --no-fund
 fi
 
-# 2,000 concurrent streams need ~3 descriptors each across client, gateway and mock
+# 5,000 sustained streams need ~3 descriptors each across client, gateway and mock
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 node bench/run.mjs "$@"

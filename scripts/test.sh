@@ -16,15 +16,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cd app
-echo "== typecheck"; npm run --silent typecheck || exit 1
-echo "== lint"; npm run --silent lint || exit 1
+echo "== typecheck"; npm run --silent typecheck && npx tsc -p ../bench/tsconfig.json || exit 1
+echo "== lint"; npm run --silent lint && (cd ../bench && ../app/node_modules/.bin/eslint --max-warnings 0 .) || exit 1
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 # Unit and integration tests in parallel; the stack-level tests one at a time (each runs a whole stack).
 echo "== unit + integration"
-npx tap --jobs=2 test/unit test/integration test/resilience test/limits test/*.test.ts 2>&1 | tee -a "$log" || status=1
+npx tap --jobs=2 test/unit test/integration test/resilience test/limits test/perf test/*.test.ts 2>&1 | tee -a "$log" || status=1
 echo "== stack"
 npx tap --jobs=1 test/stack test/observability 2>&1 | tee -a "$log" || status=1
 
@@ -33,7 +33,7 @@ if [ "${TEST_NODE24:-0}" = "1" ]; then
   node24=$(npm exec --yes --package=node@24 -- node -e 'console.log(process.execPath)' 2>/dev/null | tail -n 1)
   if [ -x "$node24" ]; then
     echo "== unit + integration on $("$node24" --version)"
-    "$node24" node_modules/.bin/tap --jobs=2 test/unit test/integration test/resilience test/limits test/*.test.ts 2>&1 | tee -a "$log" || status=1
+    "$node24" node_modules/.bin/tap --jobs=2 test/unit test/integration test/resilience test/limits test/perf test/*.test.ts 2>&1 | tee -a "$log" || status=1
   else
     echo "could not install node@24 from the npm registry" >&2
     status=1

@@ -1,9 +1,17 @@
+// @ts-check
 // Summarises a V8 .cpuprofile: self time per function and per owner (package, gateway, Node),
 // the JS callers of native leaf time, and inclusive time of the gateway's own functions.
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 
-/** Shortens a script URL to what a reader recognises: app/dist/…, node_modules/<pkg>/…, node:… */
+/** @typedef {{ functionName: string, url: string, lineNumber: number }} CallFrame */
+/** @typedef {{ id: number, callFrame: CallFrame, children?: number[] }} ProfileNode */
+/** @typedef {{ nodes: ProfileNode[], startTime: number, samples: number[], timeDeltas: number[] }} CpuProfile */
+
+/**
+ * Shortens a script URL to what a reader recognises: app/dist/…, node_modules/<pkg>/…, node:…
+ * @param {string} url
+ */
 export function shortUrl (url) {
   if (url === '') return '(native)'
   if (url.startsWith('node:')) return url
@@ -15,12 +23,16 @@ export function shortUrl (url) {
   return path
 }
 
-/** Groups a file under its owner: a package, the gateway, or Node itself. */
+/**
+ * Groups a file under its owner: a package, the gateway, or Node itself.
+ * @param {string} url
+ */
 export function owner (url) {
   const s = shortUrl(url)
   if (s.startsWith('node_modules/')) {
     const parts = s.split('/')
-    return parts[1].startsWith('@') ? `${parts[1]}/${parts[2]}` : parts[1]
+    const pkg = parts[1] ?? ''
+    return pkg.startsWith('@') ? `${pkg}/${parts[2] ?? ''}` : pkg
   }
   if (s.startsWith('app/dist/')) return 'gateway (app/dist)'
   if (s.startsWith('node:')) return 'node core (JS)'
@@ -28,22 +40,36 @@ export function owner (url) {
   return s
 }
 
-const label = (f) => `${f.functionName || '(anonymous)'}\t${shortUrl(f.url)}${f.url === '' ? '' : `:${f.lineNumber + 1}`}`
-const split = (k) => { const [fn, where] = k.split('\t'); return { function: fn, where } }
+const label = (/** @type {CallFrame} */ f) => `${f.functionName || '(anonymous)'}\t${shortUrl(f.url)}${f.url === '' ? '' : `:${f.lineNumber + 1}`}`
+const split = (/** @type {string} */ k) => { const [fn = '', where = ''] = k.split('\t'); return { function: fn, where } }
 
 /**
  * `window` ({ fromUs, toUs } on the monotonic clock, as process.hrtime) keeps only the samples
  * taken under load; `(idle)` samples never count, so shares are of busy time.
+ * @param {string} file
+ * @param {{ top?: number, window?: { fromUs: number, toUs: number } }} [opts]
  */
 export function summarizeProfile (file, { top = 25, window } = {}) {
+  /** @type {CpuProfile} */
   const profile = JSON.parse(readFileSync(file, 'utf8'))
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  /** @param {number} id */
+  const nodeOf = (id) => {
+    const n = byId.get(id)
+    if (n === undefined) throw new Error(`${file}: no profile node ${id}`)
+    return n
+  }
+  /** @type {Map<number, number>} */
   const parent = new Map()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
 
+  /** @type {Map<string, number>} */
   const self = new Map()
+  /** @type {Map<string, number>} */
   const owners = new Map()
+  /** @type {Map<string, number>} */
   const nativeCallers = new Map()
+  /** @type {Map<string, number>} */
   const inclusiveApp = new Map()
   let total = 0
   let t = profile.startTime
@@ -51,7 +77,7 @@ export function summarizeProfile (file, { top = 25, window } = {}) {
     const dt = profile.timeDeltas[i] ?? 0
     t += dt
     if (window !== undefined && (t < window.fromUs || t > window.toUs)) continue
-    const node = byId.get(profile.samples[i])
+    const node = nodeOf(profile.samples[i] ?? -1)
     const f = node.callFrame
     if (f.functionName === '(idle)') continue
     total += dt
@@ -61,17 +87,18 @@ export function summarizeProfile (file, { top = 25, window } = {}) {
     owners.set(o, (owners.get(o) ?? 0) + dt)
     // native leaf (writev, writeUtf8String, …): charge it to the nearest frame outside Node's
     // own JS, i.e. the library or gateway code that asked for the write
+    /** @type {number | undefined} */
     let id = node.id
     if (f.url === '' && !f.functionName.startsWith('(')) {
       let p = parent.get(id)
-      while (p !== undefined && (byId.get(p).callFrame.url === '' || byId.get(p).callFrame.url.startsWith('node:'))) p = parent.get(p)
-      const k = `${f.functionName} ← ${p === undefined ? '(node core)' : label(byId.get(p).callFrame).replace('\t', ' ')}`
+      while (p !== undefined && (nodeOf(p).callFrame.url === '' || nodeOf(p).callFrame.url.startsWith('node:'))) p = parent.get(p)
+      const k = `${f.functionName} ← ${p === undefined ? '(node core)' : label(nodeOf(p).callFrame).replace('\t', ' ')}`
       nativeCallers.set(k, (nativeCallers.get(k) ?? 0) + dt)
     }
     // inclusive time of the gateway's own functions (each counted once per sample)
     const seen = new Set()
     while (id !== undefined) {
-      const cf = byId.get(id).callFrame
+      const cf = nodeOf(id).callFrame
       if (cf.url.includes('/app/dist/')) {
         const k = label(cf)
         if (!seen.has(k)) { seen.add(k); inclusiveApp.set(k, (inclusiveApp.get(k) ?? 0) + dt) }
@@ -79,8 +106,8 @@ export function summarizeProfile (file, { top = 25, window } = {}) {
       id = parent.get(id)
     }
   }
-  const rank = (m, n = top) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
-  const ms = (us) => Math.round(us) / 1000
+  const rank = (/** @type {Map<string, number>} */ m, n = top) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
+  const ms = (/** @type {number} */ us) => Math.round(us) / 1000
   return {
     busy_ms: ms(total),
     functions: rank(self).map(([k, us]) => ({ ...split(k), self_ms: ms(us), share: us / total })),
@@ -92,5 +119,5 @@ export function summarizeProfile (file, { top = 25, window } = {}) {
 
 // `node bench/lib/cpuprofile.mjs FILE [TOP]` prints the summary as JSON
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  console.log(JSON.stringify(summarizeProfile(process.argv[2], { top: Number(process.argv[3] ?? 25) }), null, 2))
+  console.log(JSON.stringify(summarizeProfile(process.argv[2] ?? '', { top: Number(process.argv[3] ?? 25) }), null, 2))
 }

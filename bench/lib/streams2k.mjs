@@ -1,23 +1,33 @@
+// @ts-check
 // Many concurrent idle-ish streams on ONE gateway process: memory per stream, event-loop delay,
 // and whether the in-flight gauge and RSS come back once the streams end.
 import { Pool } from 'undici'
 import { collectGarbage } from './inspector.mjs'
 import { rssBytes, sleep } from './procs.mjs'
 
+/** @typedef {import('./types.js').Target} Target */
+
 const INFLIGHT = 'llm_gateway_requests_in_flight'
 const LAG_P99 = 'nodejs_eventloop_lag_p99_seconds'
 const HEAP_USED = 'nodejs_heap_size_used_bytes'
 
-/** Sums the samples of each named metric in one scrape (every series of a name added up). */
+/**
+ * Sums the samples of each named metric in one scrape (every series of a name added up).
+ * @param {string} metricsUrl
+ * @param {string[]} names
+ * @returns {Promise<Record<string, number>>}
+ */
 export async function scrape (metricsUrl, names) {
   const res = await fetch(metricsUrl)
   const text = await res.text()
+  /** @type {Record<string, number>} */
   const out = Object.fromEntries(names.map((n) => [n, NaN]))
   for (const line of text.split('\n')) {
     for (const name of names) {
       if (line.startsWith(name + ' ') || line.startsWith(name + '{')) {
         const v = Number(line.slice(line.lastIndexOf(' ') + 1))
-        out[name] = Number.isNaN(out[name]) ? v : out[name] + v
+        const was = out[name] ?? NaN
+        out[name] = Number.isNaN(was) ? v : was + v
       }
     }
   }
@@ -28,9 +38,17 @@ export async function scrape (metricsUrl, names) {
  * Opens `count` streams over `rampMs`, holds them for `holdMs` while sampling RSS, the in-flight
  * gauge and the event-loop delay, then waits for them to end, for the gauge to return to 0 and
  * (up to `settleMs`) for RSS to come back within 20% of idle.
+ * @param {Target} gateway
+ * @param {{ count: number, rampMs: number, holdMs: number, settleMs: number, body: string, log?: (msg: string) => void }} opts
  */
 export async function manyStreams (gateway, { count, rampMs, holdMs, settleMs, body, log }) {
-  const pid = gateway.proc.pid
+  const pid = gateway.proc?.pid
+  const metricsUrl = gateway.metricsUrl
+  if (pid === undefined || metricsUrl === undefined) throw new Error(`${gateway.name}: the 2,000-stream test needs a gateway process with metrics`)
+  /** @param {string[]} names */
+  const scrapeGw = async (names) => await scrape(metricsUrl, names)
+  /** @param {string} name */
+  const metric = async (name) => (await scrape(metricsUrl, [name]))[name] ?? NaN
   const headers = { 'content-type': 'application/json', ...gateway.headers }
   // warm the code paths so "idle" is a process that has served traffic, not a cold one
   const warm = new Pool(gateway.origin, { connections: 8 })
@@ -44,25 +62,26 @@ export async function manyStreams (gateway, { count, rampMs, holdMs, settleMs, b
   await warm.close()
   await sleep(2000)
   const rssIdle = rssBytes(pid)
-  const heapIdle = (await scrape(gateway.metricsUrl, [HEAP_USED]))[HEAP_USED]
+  const heapIdle = await metric(HEAP_USED)
 
   // prom-client resets its delay histogram at each scrape, so every scrape gives the p99 of the
   // window since the previous one; the worst window of each phase is kept
-  let phase = 'ramp'
+  let phase = /** @type {'ramp' | 'hold' | 'drain'} */ ('ramp')
   const worstLag = { ramp: 0, hold: 0 }
   let rssPeak = 0
   let inflightPeak = 0
   let heapPeak = 0
   let sampling = true
-  await scrape(gateway.metricsUrl, [LAG_P99])
+  await scrapeGw([LAG_P99])
   const sampler = (async () => {
     while (sampling) {
       await sleep(500)
-      const m = await scrape(gateway.metricsUrl, [INFLIGHT, LAG_P99, HEAP_USED])
+      const m = await scrapeGw([INFLIGHT, LAG_P99, HEAP_USED])
       rssPeak = Math.max(rssPeak, rssBytes(pid))
-      heapPeak = Math.max(heapPeak, m[HEAP_USED])
-      inflightPeak = Math.max(inflightPeak, m[INFLIGHT])
-      if (phase in worstLag && !Number.isNaN(m[LAG_P99])) worstLag[phase] = Math.max(worstLag[phase], m[LAG_P99])
+      heapPeak = Math.max(heapPeak, m[HEAP_USED] ?? 0)
+      inflightPeak = Math.max(inflightPeak, m[INFLIGHT] ?? 0)
+      const lag = m[LAG_P99] ?? NaN
+      if (phase !== 'drain' && !Number.isNaN(lag)) worstLag[phase] = Math.max(worstLag[phase], lag)
     }
   })()
 
@@ -77,14 +96,16 @@ export async function manyStreams (gateway, { count, rampMs, holdMs, settleMs, b
       opened++
       if (opened % 500 === 0) openMarks.push(`${opened}@${((Date.now() - t0) / 1000).toFixed(1)}s`)
       let tail = ''
-      for await (const chunk of res.body) tail = (tail + chunk.toString('latin1')).slice(-64)
+      for await (const chunk of res.body) tail = (tail + /** @type {Buffer} */ (chunk).toString('latin1')).slice(-64)
       if (res.statusCode === 200 && tail.includes('[DONE]')) completed++
       else failed++
     } catch {
       failed++
     }
   }
+  /** @type {Promise<void>[]} */
   const all = []
+  /** @type {string[]} */
   const openMarks = []
   const t0 = Date.now()
   while (all.length < count) {
@@ -99,7 +120,7 @@ export async function manyStreams (gateway, { count, rampMs, holdMs, settleMs, b
   phase = 'hold'
   await sleep(holdMs)
   phase = 'drain'
-  const inflightHold = (await scrape(gateway.metricsUrl, [INFLIGHT]))[INFLIGHT]
+  const inflightHold = await metric(INFLIGHT)
   log?.(`  ${opened}/${count} streams open (${openMarks.join(' ')}); in-flight ${inflightHold}, RSS peak ${(rssPeak / 2 ** 20).toFixed(1)} MiB, event-loop delay p99 ramp ${(worstLag.ramp * 1000).toFixed(1)} ms, hold ${(worstLag.hold * 1000).toFixed(1)} ms`)
   await Promise.all(all)
   sampling = false
@@ -108,7 +129,7 @@ export async function manyStreams (gateway, { count, rampMs, holdMs, settleMs, b
 
   let inflightAfter = NaN
   for (let i = 0; i < 50; i++) {
-    inflightAfter = (await scrape(gateway.metricsUrl, [INFLIGHT]))[INFLIGHT]
+    inflightAfter = await metric(INFLIGHT)
     if (inflightAfter === 0) break
     await sleep(100)
   }
@@ -120,15 +141,16 @@ export async function manyStreams (gateway, { count, rampMs, holdMs, settleMs, b
     rssAfter = rssBytes(pid)
   }
   // JS heap vs RSS tells a leak (heap stays up) from memory the allocator keeps (only RSS stays up)
-  const heapAfter = (await scrape(gateway.metricsUrl, [HEAP_USED]))[HEAP_USED]
+  const heapAfter = await metric(HEAP_USED)
   // then a forced full collection (through the inspector, on loopback): what is left is retained
+  /** @type {{ rss_after_gc_mib?: number, heap_used_after_gc_mib?: number }} */
   let afterGc = {}
   if (gateway.inspectPort !== undefined) {
     await collectGarbage(gateway.inspectPort)
     await sleep(1000)
     afterGc = {
       rss_after_gc_mib: rssBytes(pid) / 2 ** 20,
-      heap_used_after_gc_mib: (await scrape(gateway.metricsUrl, [HEAP_USED]))[HEAP_USED] / 2 ** 20
+      heap_used_after_gc_mib: (await metric(HEAP_USED)) / 2 ** 20
     }
   }
   const held = Math.max(1, Math.min(count, inflightPeak))
