@@ -1,10 +1,11 @@
 // Builds the mock upstream: routing, auth, knobs and faults per request, control routes, stats.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { authError, header, presentedKey } from './auth.js'
 import { badRequest, digestBody, readJson, readMultipart } from './body.js'
 import { DEFAULT_OPTIONS, MockConfigError, mergeConfig, parseConfig, type MockConfigInput, type MockOptions } from './config.js'
 import { Exchange } from './exchange.js'
-import { faultApplies, faultStatus, statusFaultError, type ErrorSpec } from './faults.js'
+import { faultApplies, faultStatus, statusFaultError } from './faults.js'
 import type { FilePart } from './multipart.js'
 import { ResponseStore } from './response-store.js'
 import type { SendMode } from './route.js'
@@ -30,20 +31,6 @@ export interface MockUpstream {
 }
 
 const noop = (): void => {}
-
-/** The key a request presents: `x-api-key` (Anthropic's clients) or `Authorization: Bearer`. */
-function presentedKey (req: IncomingMessage, anthropic: boolean): string | undefined {
-  const xKey = req.headers['x-api-key']
-  if (anthropic && typeof xKey === 'string' && xKey !== '') return xKey
-  const auth = req.headers.authorization
-  if (auth === undefined || auth === '') return undefined
-  return auth.replace(/^Bearer\s+/i, '')
-}
-
-function header (req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name]
-  return Array.isArray(v) ? v.join(',') : v
-}
 
 export function createMockUpstream (options: MockConfigInput = {}): MockUpstream {
   const startup = mergeConfig(DEFAULT_OPTIONS, parseConfig(options))
@@ -86,19 +73,6 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
       })
     }
     ex.sendError({ status: 404, type: 'invalid_request_error', message: `Invalid URL (${method} ${path})` })
-  }
-
-  function authError (ex: Exchange, apiKey: string): ErrorSpec | undefined {
-    const anthropic = ex.format === 'anthropic'
-    const key = presentedKey(ex.req, anthropic)
-    if (key === apiKey) return undefined
-    if (anthropic) {
-      return { status: 401, type: 'authentication_error', message: key === undefined ? 'x-api-key header is required' : 'invalid x-api-key' }
-    }
-    if (key === undefined) {
-      return { status: 401, type: 'invalid_request_error', code: null, message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)." }
-    }
-    return statusFaultError(401, { model: '', apiKey: key })
   }
 
   function serve (ex: Exchange, entry: RecentRequest, route: Route, id: string, body: Record<string, unknown>, files: FilePart[] = []): void {
@@ -181,7 +155,7 @@ export function createMockUpstream (options: MockConfigInput = {}): MockUpstream
       return ex.sendError({ status: 404, type: 'invalid_request_error', message: `Invalid URL (${method} ${path})` })
     }
     if (config.api_key !== undefined) {
-      const denied = authError(ex, config.api_key)
+      const denied = authError(req, ex.format, config.api_key)
       if (denied !== undefined) {
         req.resume()
         return ex.sendError(denied)

@@ -112,3 +112,59 @@ t.test('fault_rate spreads faults evenly, starting with the first request', asyn
   for (let i = 0; i < 6; i++) statuses.push((await post(`${url}/v1/chat/completions`, chat)).status)
   t.same(statuses, [503, 200, 503, 200, 503, 200])
 })
+
+/** One valid request per route, so a fault is the only reason for what comes back. */
+function everyRoute (): Array<{ path: string, init: RequestInit }> {
+  const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+  const anthropic = { 'anthropic-version': '2023-06-01' }
+  const form = (fields: Record<string, string>, fileField: string): RequestInit => {
+    const fd = new FormData()
+    for (const [k, v] of Object.entries(fields)) fd.append(k, v)
+    fd.append(fileField, new Blob([Buffer.from('bytes')]), 'in.bin')
+    return { method: 'POST', body: fd }
+  }
+  return [
+    { path: '/v1/chat/completions', init: json(chat) },
+    { path: '/v1/completions', init: json({ model: 'm', prompt: 'a' }) },
+    { path: '/v1/embeddings', init: json({ model: 'm', input: 'a' }) },
+    { path: '/v1/models', init: { method: 'GET' } },
+    { path: '/v1/responses', init: json({ model: 'm', input: 'a' }) },
+    { path: '/v1/responses/input_tokens', init: json({ model: 'm', input: 'a' }) },
+    { path: '/v1/messages', init: json({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'a' }] }, anthropic) },
+    { path: '/v1/messages/count_tokens', init: json({ model: 'm', messages: [{ role: 'user', content: 'a' }] }, anthropic) },
+    { path: '/v1/moderations', init: json({ input: 'a' }) },
+    { path: '/v1/images/generations', init: json({ model: 'gpt-image-1', prompt: 'a' }) },
+    { path: '/v1/images/edits', init: form({ model: 'gpt-image-1', prompt: 'a' }, 'image') },
+    { path: '/v1/audio/speech', init: json({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'a' }) },
+    { path: '/v1/audio/transcriptions', init: form({ model: 'whisper-1' }, 'file') },
+    { path: '/v1/audio/translations', init: form({ model: 'whisper-1' }, 'file') }
+  ]
+}
+
+t.test('faults work on every route, in the error shape its clients parse', async (t) => {
+  const { url, mock } = await start(t)
+  for (const { path, init } of everyRoute()) t.equal((await fetch(url + path, init)).status, 200, `${path} answers without a fault`)
+  mock.setConfig({ fault: '429', retry_after: 4 })
+  for (const { path, init } of everyRoute()) {
+    const res = await fetch(url + path, init)
+    t.equal(res.status, 429, `${path} 429`)
+    t.equal(res.headers.get('retry-after'), '4')
+    const body = await res.json() as Json
+    if (path.startsWith('/v1/messages')) t.same(body.error.type, 'rate_limit_error', `${path} Anthropic shape`)
+    else t.same(Object.keys(body.error), ['message', 'type', 'param', 'code'], `${path} OpenAI shape`)
+  }
+  mock.setConfig({ fault: 'reset' })
+  for (const { path, init } of everyRoute()) t.type(await fetch(url + path, init).catch((e: Error) => e), Error, `${path} reset`)
+})
+
+t.test('hung requests on every route count as aborted, per path', async (t) => {
+  const { url, mock } = await start(t, { fault: 'hang' })
+  const routes = everyRoute()
+  const ac = new AbortController()
+  const pending = routes.map(({ path, init }) => fetch(url + path, { ...init, signal: ac.signal }).catch((e: Error) => e))
+  t.ok(await waitFor(() => mock.stats().in_flight === routes.length, 10_000), 'all in flight')
+  ac.abort()
+  await Promise.all(pending)
+  t.ok(await waitFor(() => mock.stats().aborted === routes.length, 10_000), 'all aborts seen')
+  t.same(mock.stats().aborted_by_path, Object.fromEntries(routes.map((r) => [r.path, 1])))
+})

@@ -24,8 +24,9 @@ t.test('JSON: a message with text and usage; input_tokens excludes cache reads a
 })
 
 t.test('stream: message_start, content_block_start, ping, deltas, stop, message_delta, message_stop', async (t) => {
-  const { url } = await start(t, { chunks: 3, prompt_tokens: 1000, cached_tokens: 800 })
+  const { url, mock } = await start(t, { chunks: 3, prompt_tokens: 1000, cached_tokens: 800 })
   const res = await post(`${url}/v1/messages`, { ...req, stream: true }, { ...headers, 'anthropic-beta': 'prompt-caching-2024-07-31' })
+  t.match(mock.stats().recent[0], { anthropic_version: '2023-06-01', anthropic_beta: 'prompt-caching-2024-07-31', stream: true })
   t.match(res.headers.get('content-type'), /^text\/event-stream/)
   const ev = typedEvents(await res.text())
   t.same(ev.map((e) => e.event), ['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop'])
