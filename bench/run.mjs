@@ -6,10 +6,10 @@
 // rounds go to bench/results/. The system under test is pinned to one core, the mock and the
 // load generator to another (taskset), when the machine allows it.
 //
-//   node bench/run.mjs [--rounds N] [--quick] [--targets a,b] [--no-profile] [--no-streams2k] [--no-pin]
+//   node bench/run.mjs [--rounds N] [--quick] [--targets a,b] [--no-profile] [--no-streams2k] [--no-pin] [--app DIR]
 import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
 import { closedLoop, fixedRate, hasWrk, streams } from './lib/load.mjs'
@@ -40,12 +40,14 @@ const { values: opts } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
     'no-streams2k': { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
+    app: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
 if (opts.help === true) {
-  console.log(`usage: node bench/run.mjs [--rounds N] [--quick] [--targets ${ALL_TARGETS.join(',')}] [--no-profile] [--no-streams2k] [--no-pin]
-  --quick   smoke run: 1 short round over ${QUICK_TARGETS.join(', ')} (unless --targets), no 2,000-stream test, no profile`)
+  console.log(`usage: node bench/run.mjs [--rounds N] [--quick] [--targets ${ALL_TARGETS.join(',')}] [--no-profile] [--no-streams2k] [--no-pin] [--app DIR]
+  --quick   smoke run: 1 short round over ${QUICK_TARGETS.join(', ')} (unless --targets), no 2,000-stream test, no profile
+  --app     another build of app/ to measure (dist/, package.json, models.json, node_modules); the stack target always runs app/dist`)
   process.exit(0)
 }
 
@@ -57,7 +59,7 @@ const cfg = {
   // the closed-loop concurrency sweep: the frontier, the added p99 at concurrency 1 and today's
   // 64-connection throughput all come from it
   sweep: quick ? [1, 8, 64, 256] : [1, 2, 4, 8, 16, 32, 64, 128, 256],
-  rungS: quick ? 1.5 : 2,
+  rungS: 2,
   connections: 64,
   frontierBoundsMs: [1, 5, 10, 50],
   rate: 500,
@@ -218,7 +220,7 @@ async function main () {
   log(`  ${plan.note}`)
   log(`  closed loop: ${tool === 'wrk' ? 'wrk' : 'undici client in the driver (wrk not found)'}; logs in ${tmpDir}`)
   const machine = await machineInfo()
-  snapshotApp(tmpDir)
+  snapshotApp(tmpDir, opts.app === undefined ? undefined : resolve(opts.app))
 
   const mock = await startMock(tmpDir, 'mock', MOCK_ENV)
   /** @type {Record<string, Target>} */
@@ -380,7 +382,7 @@ async function main () {
     duration_s: Math.round((Date.now() - started) / 1000),
     machine,
     cpu_plan: plan,
-    settings: { ...cfg, quick, closed_loop_tool: tool, log_level: 'info (gateway, stack); warn (gateway-warn)', request_body_bytes: Buffer.byteLength(BODY), targets: targetNames },
+    settings: { ...cfg, quick, app_dir: opts.app === undefined ? 'app' : resolve(opts.app), closed_loop_tool: tool, log_level: 'info (gateway, stack); warn (gateway-warn)', request_body_bytes: Buffer.byteLength(BODY), targets: targetNames },
     medians,
     rounds,
     sustained,

@@ -105,10 +105,12 @@ export async function closedLoop (target, { body, connections, durationS, tmpDir
     const script = join(tmpDir, `wrk-${target.name}.lua`)
     wrkLua(target, body, script)
     const bin = wrkPath
+    // wrk takes whole seconds
+    const seconds = Math.max(1, Math.round(durationS))
     /** @type {string} */
     const stdout = await new Promise((resolve, reject) => {
-      execFile(bin, ['-t1', `-c${connections}`, `-d${durationS}s`, '--timeout', '10s', '-s', script, target.url],
-        { timeout: (durationS + 30) * 1000 }, (err, out, errOut) => err ? reject(new Error(`wrk: ${err.message}\n${errOut}`)) : resolve(out))
+      execFile(bin, ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', script, target.url],
+        { timeout: (seconds + 30) * 1000 }, (err, out, errOut) => err ? reject(new Error(`wrk: ${err.message}\n${errOut}`)) : resolve(out))
     })
     const m = /WRKJSON (\{.*\})/.exec(stdout)
     if (m === null || m[1] === undefined) throw new Error(`wrk printed no summary:\n${stdout}`)

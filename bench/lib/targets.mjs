@@ -24,11 +24,12 @@ const IDLE_SETTLE_MS = 1000
 /**
  * Copies app/dist (with package.json and models.json beside it, node_modules linked) into the
  * run's temp dir and starts every gateway and mock from there, so a rebuild of app/dist while
- * the bench runs cannot mix two builds in one result.
+ * the bench runs cannot mix two builds in one result. `app` may name another build of the app
+ * (a directory with the same layout), e.g. the one before a change.
  * @param {string} tmpDir
+ * @param {string} [app]
  */
-export function snapshotApp (tmpDir) {
-  const app = join(repoDir, 'app')
+export function snapshotApp (tmpDir, app = join(repoDir, 'app')) {
   const copy = join(tmpDir, 'app')
   mkdirSync(copy, { recursive: true })
   cpSync(join(app, 'dist'), join(copy, 'dist'), { recursive: true })
