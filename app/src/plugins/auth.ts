@@ -10,8 +10,8 @@ export default fp<{ ring: KeyRing }>(async function auth (app, opts) {
   app.addHook('onRequest', async (request) => {
     const apiKey = request.headers['x-api-key']
     const header = request.headers.authorization ?? (typeof apiKey === 'string' ? `Bearer ${apiKey}` : undefined)
-    const key = ring.authenticate(header)
-    if (key === undefined) throw new GatewayError('invalid_api_key')
-    request.ctx.key = key
+    const result = ring.check(header)
+    if ('refused' in result) throw new GatewayError(result.refused, result.message === undefined ? {} : { message: result.message })
+    request.ctx.key = result.key
   })
 }, { name: 'auth', dependencies: ['request-context'], fastify: '5.x' })
