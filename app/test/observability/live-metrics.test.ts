@@ -7,12 +7,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   dashboardsDir, dataPanels, instantQuery, jsonFiles, loadDashboard, loadRules, loadedRules,
-  startNativeStack, stopNativeStack, substituteGrafanaVars, type NativeStack
+  substituteGrafanaVars
 } from '../support/prometheus.js'
+import { startNativeStack, stackKey, stopNativeStack, type StackState } from '../support/native-stack.js'
 import { sumSamples } from '../support/metrics.js'
 import { waitFor, waitOrThrow } from '../support/wait.js'
 
-type Gateway = NativeStack['gateways'][number]
+type Gateway = StackState['gateways'][number]
 
 const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-observability-'))
 t.teardown(async () => {
@@ -21,14 +22,11 @@ t.teardown(async () => {
 })
 // Scrapes and rule evaluations every second, so the test need not wait long for data.
 const stack = await startNativeStack(dir, ['--replicas', '3', '--prometheus', '--scrape-interval', '1s', '--key', 'limited rpm=1'])
-const { gateways, mock, prometheus: prom } = stack
-const keyOf = (id: string): string => {
-  const k = stack.keys.find((x) => x.id === id)
-  if (k === undefined) throw new Error(`the stack has no key ${id}`)
-  return k.key
-}
-const MAIN_KEY = keyOf('default')
-const LIMITED_KEY = keyOf('limited')
+const { gateways, mock } = stack
+if (stack.prometheus === undefined) throw new Error('the stack was started without Prometheus')
+const prom = stack.prometheus
+const MAIN_KEY = stackKey(stack, 'default')
+const LIMITED_KEY = stackKey(stack, 'limited')
 
 // Prometheus applies discovered targets a few seconds after start; traffic sent before a replica's
 // first scrape would be part of its counters' starting values and never show in rate().

@@ -1,5 +1,6 @@
 // Spawns the project's own processes (gateway, mock upstream) and stops them by PID.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
@@ -18,6 +19,15 @@ export interface Proc {
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code */
   stop: (signal?: NodeJS.Signals, graceMs?: number) => Promise<number | null>
   exited: Promise<number | null>
+}
+
+/** True while `pid` runs; a zombie (dead, not yet reaped by its parent) holds no sockets and counts as gone. */
+export function pidAlive (pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
 }
 
 /** A free TCP port on loopback (closed again before it is returned). */

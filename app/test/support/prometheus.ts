@@ -112,36 +112,6 @@ export async function instantQuery (baseUrl: string, expr: string): Promise<Seri
   return body.data.result
 }
 
-export interface NativeStack {
-  dir: string
-  gateways: Array<{ url: string, metricsUrl: string, metricsPort: number }>
-  mock: { url: string }
-  prometheus: { url: string }
-  keys: Array<{ id: string, key: string }>
-}
-
-const launcher = join(repoDir, 'scripts', 'stack-native.mjs')
-
-/**
- * Starts the native stack (scripts/stack-native.mjs: Redis, the mock, the gateways, nginx and
- * Prometheus with the shipped config and rules) and reads its state.json.
- */
-export async function startNativeStack (dir: string, args: string[]): Promise<NativeStack> {
-  try {
-    await execFileP(process.execPath, [launcher, 'up', '--dir', dir, ...args], {
-      cwd: repoDir, timeout: 90000, env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` }
-    })
-  } catch (err) {
-    const e = err as { stdout?: string, stderr?: string, message: string }
-    throw new Error(`stack-native up failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`)
-  }
-  return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as NativeStack
-}
-
-export async function stopNativeStack (dir: string): Promise<void> {
-  await execFileP(process.execPath, [launcher, 'down', '--dir', dir], { cwd: repoDir, timeout: 60000 }).catch(() => {})
-}
-
 export interface RuleState { name: string, type: 'recording' | 'alerting', health: string, lastError?: string }
 
 /** Every rule Prometheus loaded, with its evaluation health. */
