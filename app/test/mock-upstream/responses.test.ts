@@ -1,6 +1,7 @@
 // The mock's Responses API: JSON and typed SSE, usage details, stored responses and their {id} routes, chaining, the official client.
 import t from 'tap'
 import OpenAI from 'openai'
+import { ResponseStore, STORE_MAX } from '../../src/mock-upstream/response-store.js'
 import { post, readAll, start, typedEvents, type Json } from './helpers.js'
 
 const req = { model: 'gpt-4.1', input: 'hello there world', instructions: 'be brief' }
@@ -166,4 +167,17 @@ t.test('the official openai client: create, stream, the stream helper, chaining,
   t.ok(gone instanceof OpenAI.NotFoundError, 'a deleted response is NotFoundError')
   const counted = await client.responses.inputTokens.count({ model: 'gpt-4.1', input: 'hi' })
   t.same(counted, { object: 'response.input_tokens', input_tokens: 1000 })
+})
+
+t.test('the store keeps the newest responses only; reset empties it', async (t) => {
+  const store = new ResponseStore()
+  const entry = { response: {}, inputItems: [], turn: 1, contextTokens: 0 }
+  for (let i = 0; i <= STORE_MAX; i++) store.put(`resp_${i}`, entry)
+  t.equal(store.size, STORE_MAX)
+  t.equal(store.get('resp_0'), undefined, 'the oldest fell out')
+  t.equal(store.get(`resp_${STORE_MAX}`), entry)
+  const { url, mock } = await start(t)
+  const created = await (await post(`${url}/v1/responses`, req)).json() as Json
+  mock.reset()
+  t.equal((await fetch(`${url}/v1/responses/${created.id as string}`)).status, 404)
 })
