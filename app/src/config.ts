@@ -52,6 +52,12 @@ export interface Config {
   idleReclaim: boolean
   /** how long a Responses id stays tied to the upstream that created it (several upstreams only) */
   responsesAffinityTtlS: number
+  /** response cache in Redis (off unless a key or request turns it on): TTL, size caps, single-flight wait, hits charged */
+  cache: { ttlS: number, maxEntryBytes: number, maxTotalBytes: number, lockWaitMs: number, chargeHits: boolean }
+  /** Idempotency-Key: how long a result is kept, what a duplicate sent while the first runs gets, how long it waits */
+  idempotency: { ttlS: number, inFlight: 'wait' | 'conflict', waitMs: number, maxBytes: number }
+  /** the longest shared cooldown an upstream's 429 wait hint may set */
+  cooldownMaxMs: number
 }
 
 export class ConfigError extends Error {
@@ -198,6 +204,9 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
+  const idempotencyInFlight = get('IDEMPOTENCY_IN_FLIGHT') ?? 'wait'
+  if (idempotencyInFlight !== 'wait' && idempotencyInFlight !== '409') problems.push('IDEMPOTENCY_IN_FLIGHT must be wait or 409')
+
   const redisUrl = get('REDIS_URL')
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://')
 
@@ -231,7 +240,21 @@ export function loadConfig (env: Env = process.env): Config {
     streamPingIntervalMs: int('STREAM_PING_INTERVAL_MS', 15_000, 0, 3_600_000),
     readyCacheMs: int('READY_CACHE_MS', 5000, 0, 600_000),
     idleReclaim: bool('IDLE_MEMORY_RECLAIM', true),
-    responsesAffinityTtlS: int('RESPONSES_AFFINITY_TTL_S', 30 * 86_400, 60, 365 * 86_400)
+    responsesAffinityTtlS: int('RESPONSES_AFFINITY_TTL_S', 30 * 86_400, 60, 365 * 86_400),
+    cache: {
+      ttlS: int('CACHE_TTL_S', 3600, 1, 30 * 86_400),
+      maxEntryBytes: int('CACHE_MAX_ENTRY_BYTES', 1024 * 1024, 1024, 512 * 1024 * 1024),
+      maxTotalBytes: int('CACHE_MAX_TOTAL_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+      lockWaitMs: int('CACHE_LOCK_WAIT_MS', 60_000, 100, 3_600_000),
+      chargeHits: bool('CACHE_HITS_CHARGED', false)
+    },
+    idempotency: {
+      ttlS: int('IDEMPOTENCY_TTL_S', 86_400, 1, 30 * 86_400),
+      inFlight: idempotencyInFlight === '409' ? 'conflict' : 'wait',
+      waitMs: int('IDEMPOTENCY_WAIT_MS', 60_000, 100, 3_600_000),
+      maxBytes: int('IDEMPOTENCY_MAX_BYTES', 4 * 1024 * 1024, 1024, 512 * 1024 * 1024)
+    },
+    cooldownMaxMs: int('UPSTREAM_COOLDOWN_MAX_MS', 300_000, 1000, 86_400_000)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

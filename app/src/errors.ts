@@ -32,6 +32,8 @@ export const ERRORS = {
   model_not_allowed: { status: 403, type: 'permission_error', message: 'This API key is not allowed to use this model.' },
   not_found: { status: 404, type: 'not_found_error', message: 'Unknown route.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed on this route.' },
+  idempotency_key_in_use: { status: 409, type: 'invalid_request_error', message: 'A request with this Idempotency-Key is still being processed. Retry after it finished.' },
+  idempotency_key_mismatch: { status: 422, type: 'invalid_request_error', message: 'This Idempotency-Key was already used with a different request body or route.' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: 'Rate limit reached for this API key.' },
   insufficient_quota: { status: 429, type: 'rate_limit_error', message: 'This API key used up its spending budget.' },
   upstream_error: { status: 502, type: 'api_error', message: 'The upstream service failed to answer correctly.' },

@@ -30,6 +30,8 @@ export interface StreamRelayOptions {
   failureOf?: (err: unknown) => UpstreamFailure
   /** the event that ends a failed stream, in the format the client's SDK raises on */
   errorEvent: (err: GatewayError) => string
+  /** sees every event byte the client is sent (pings and the error event excepted) */
+  sent?: (bytes: Buffer) => void
 }
 
 export async function relayStream (opts: StreamRelayOptions): Promise<StreamOutcome> {
@@ -58,13 +60,18 @@ export async function relayStream (opts: StreamRelayOptions): Promise<StreamOutc
     const onData = (chunk: Buffer): void => {
       armPing()
       const out = scanner.push(chunk)
-      if (out.length > 0 && !res.write(out)) body.pause()
+      if (out.length === 0) return
+      opts.sent?.(out)
+      if (!res.write(out)) body.pause()
     }
     body.on('data', onData)
     res.on('drain', onDrain)
     body.once('end', () => {
       const rest = scanner.flush()
-      if (rest.length > 0) res.write(rest)
+      if (rest.length > 0) {
+        opts.sent?.(rest)
+        res.write(rest)
+      }
       res.end()
       finish({})
     })

@@ -31,14 +31,19 @@ export class GatewayMetrics {
   private readonly upstreamErrors = new LeanCounter('llm_gateway_upstream_errors_total', 'Failed upstream attempts by reason', ['upstream', 'reason'])
   private readonly rateLimited = new LeanCounter('llm_gateway_rate_limited_total', 'Requests refused by the gateway\'s own limits', ['scope'])
   private readonly streamAborts = new LeanCounter('llm_gateway_stream_aborts_total', 'Streams that ended early, by the side that ended them', ['side'])
+  private readonly cacheRequests = new LeanCounter('llm_gateway_cache_requests_total', 'Requests that asked for the response cache, by result (hit, miss, bypass)', ['result'])
+  private readonly cacheSavedTokens = new LeanCounter('llm_gateway_cache_saved_tokens_total', 'Tokens (prompt + completion) of the answers served from the response cache: upstream work saved', ['model'])
+  private readonly cacheSavedCost = new LeanCounter('llm_gateway_cache_saved_cost_usd_total', 'Cost in USD of the answers served from the response cache', ['model'])
+  private readonly cooldown = new CooldownGauge()
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
-    for (const m of [this.requests, this.duration, this.upstreamDuration, this.ttft, this.tokens, this.cost, this.inFlight, this.upstreamErrors, this.rateLimited, this.streamAborts]) {
+    for (const m of [this.requests, this.duration, this.upstreamDuration, this.ttft, this.tokens, this.cost, this.inFlight, this.upstreamErrors, this.rateLimited, this.streamAborts, this.cacheRequests, this.cacheSavedTokens, this.cacheSavedCost, this.cooldown]) {
       // The registry only needs name, help, type and get(); see lib/lean-metrics.ts.
       this.registry.registerMetric(m as unknown as Metric)
     }
     for (const route of ROUTE_LABELS) this.inFlight.with(route)
+    for (const result of ['hit', 'miss', 'bypass']) this.cacheRequests.with(result)
   }
 
   requestStarted (route: string): void { this.inFlight.with(route).value++ }
@@ -80,6 +85,59 @@ export class GatewayMetrics {
 
   streamAborted (side: AbortSide): void {
     this.streamAborts.with(side).value++
+  }
+
+  cacheRequest (result: 'hit' | 'miss' | 'bypass'): void {
+    this.cacheRequests.with(result).value++
+  }
+
+  /** A cache hit: the upstream tokens and cost it saved. */
+  cacheSaved (model: string, usage: Usage | undefined, costUsd: number): void {
+    if (usage !== undefined) this.cacheSavedTokens.with(model).value += usage.promptTokens + usage.completionTokens
+    this.cacheSavedCost.with(model).value += costUsd
+  }
+
+  /** Where llm_gateway_upstream_cooldown_seconds reads the cooldowns at each scrape. */
+  watchCooldowns (upstreams: readonly string[], models: ReadonlySet<string>, source: () => CooldownState[]): void {
+    this.cooldown.watch(upstreams, models, source)
+  }
+}
+
+export interface CooldownState { upstream: string, model: string, seconds: number }
+
+/**
+ * Seconds until each cooled target takes traffic again, read from the cooldowns at scrape time: one
+ * series per upstream (model="", the breaker's) always, and one per model while a 429 holds it back.
+ * Models outside the configured targets are "other", so the label set stays bounded.
+ */
+class CooldownGauge {
+  readonly name = 'llm_gateway_upstream_cooldown_seconds'
+  readonly help = 'Seconds until an upstream (model="") or one of its models takes traffic again, shared by every replica; 0 = not cooling'
+  readonly type = 'gauge'
+  readonly aggregator = 'max'
+  private upstreams: readonly string[] = []
+  private models: ReadonlySet<string> = new Set()
+  private source: () => CooldownState[] = () => []
+
+  watch (upstreams: readonly string[], models: ReadonlySet<string>, source: () => CooldownState[]): void {
+    this.upstreams = upstreams
+    this.models = models
+    this.source = source
+  }
+
+  reset (): void {}
+
+  async get (): Promise<{ name: string, help: string, type: string, values: Array<{ value: number, labels: Record<string, string> }>, aggregator: string }> {
+    const series = new Map<string, { value: number, labels: Record<string, string> }>()
+    for (const upstream of this.upstreams) series.set(`${upstream}\u0000`, { value: 0, labels: { upstream, model: '' } })
+    for (const c of this.source()) {
+      const model = c.model === '' || this.models.has(c.model) ? c.model : 'other'
+      const id = `${c.upstream}\u0000${model}`
+      const s = series.get(id)
+      if (s === undefined) series.set(id, { value: c.seconds, labels: { upstream: c.upstream, model } })
+      else s.value = Math.max(s.value, c.seconds)
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...series.values()] }
   }
 }
 

@@ -25,6 +25,10 @@ export interface RequestContext {
   abortedBy?: AbortSide
   /** usage still being estimated when the response ended */
   pendingUsage?: Promise<void>
+  /** the response cache's part: served from it (hit), stored or could be (miss), asked for but not usable (bypass) */
+  cache?: 'hit' | 'miss' | 'bypass'
+  /** a stored answer sent again for a repeated Idempotency-Key: nothing new to charge */
+  idempotentReplay?: boolean
 }
 
 declare module 'fastify' {

@@ -1,4 +1,4 @@
-// One attempt at one target: send the request, classify the answer, tell the target's breaker.
+// One attempt at one target: send the request, classify the answer, tell the target's health (breaker, cooldowns).
 import { Readable } from 'node:stream'
 import type { Dispatcher, Pool } from 'undici'
 import type { FastifyRequest } from 'fastify'
@@ -9,7 +9,9 @@ import { upstreamRequestHeaders, type UpstreamAuth } from '../lib/headers.js'
 import type { Target } from '../lib/models.js'
 import { readBounded } from '../lib/read-body.js'
 import type { RelayAbort } from '../lib/relay-abort.js'
+import { retryAfterMs } from '../lib/retry-after.js'
 import { fromUpstreamStatus, type UpstreamFailure } from '../lib/upstream-errors.js'
+import type { UpstreamHealth } from './health.js'
 import { jsonPayload, type RelayJob } from './job.js'
 
 const MAX_ERROR_BODY = 64 * 1024
@@ -34,6 +36,8 @@ export interface AttemptEnv {
   failureOf: (err: unknown) => UpstreamFailure
   metrics: FastifyRequest['server']['metrics']
   secrets: readonly string[]
+  /** the replica's breakers and the cooldowns shared by every replica */
+  health: UpstreamHealth
 }
 
 export type AttemptResult =
@@ -72,19 +76,19 @@ export async function attempt (env: AttemptEnv, up: Upstream, target: Target): P
       signal: env.signal
     })
   } catch (err) {
-    if (env.clientGone()) { up.breaker.release(); return { kind: 'gone' } }
+    if (env.clientGone()) { env.health.release(up); return { kind: 'gone' } }
     // A streamed upload that grew past the body limit: the client's error, not the upstream's.
-    if (err instanceof GatewayError) { up.breaker.release(); throw err }
+    if (err instanceof GatewayError) { env.health.release(up); throw err }
     const failure = env.failureOf(err)
-    if (failure.byGateway === true) { up.breaker.release(); throw failure.error }
+    if (failure.byGateway === true) { env.health.release(up); throw failure.error }
     metrics.upstreamError(up.cfg.name, failure.reason)
-    up.breaker.failure()
+    env.health.failure(up)
     if (failure.tryNext && job.upload === undefined) return { kind: 'next', error: failure.error }
     throw failure.error
   }
   request.ctx.upstreamStatus = res.statusCode
   if (res.statusCode >= 200 && res.statusCode < 300) {
-    up.breaker.success()
+    env.health.success(up)
     return { kind: 'answer', res, t0 }
   }
   let text = ''
@@ -92,20 +96,23 @@ export async function attempt (env: AttemptEnv, up: Upstream, target: Target): P
     text = (await readBounded(res.body, MAX_ERROR_BODY)).toString('utf8')
   } catch {
     // The client left while the error body was read: free a half-open probe slot.
-    if (env.clientGone()) { up.breaker.release(); return { kind: 'gone' } }
+    if (env.clientGone()) { env.health.release(up); return { kind: 'gone' } }
   }
   metrics.upstreamAttempt(up.cfg.name, request.ctx.model, (performance.now() - t0) / 1000)
   if (injectUsage && (res.statusCode === 400 || res.statusCode === 422) && REJECTS_STREAM_OPTIONS.test(text)) {
     // The option was the gateway's own idea: send the request again without it, here and from now on.
     up.streamUsage = false
-    up.breaker.success()
+    env.health.success(up)
     request.log.warn({ upstream: up.cfg.name, status: res.statusCode }, 'upstream rejects stream_options: its streams are now sent without it, and their usage is estimated')
     return { kind: 'again' }
   }
   const failure = fromUpstreamStatus(res.statusCode, res.headers, text, env.secrets)
   metrics.upstreamError(up.cfg.name, failure.reason)
-  if (failure.reason === 'status_5xx') up.breaker.failure()
-  else up.breaker.success() // it answered: 4xx, 429 and auth errors are not outages
+  const wait = failure.reason === 'status_429' ? retryAfterMs(res.headers) : undefined
+  if (failure.reason === 'status_5xx') env.health.failure(up)
+  // A 429 that says how long to wait: every replica waits that long before sending this model there.
+  else if (wait !== undefined) env.health.rateLimited(up, target.model, wait)
+  else env.health.success(up) // it answered: 4xx, 429 and auth errors are not outages
   if (failure.tryNext && job.upload === undefined) return { kind: 'next', error: failure.error }
   throw failure.error
 }

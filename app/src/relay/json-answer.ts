@@ -7,6 +7,7 @@ import { invalidResponse, type UpstreamFailure } from '../lib/upstream-errors.js
 import { looksLikeJsonObject, usageValue } from '../lib/usage-bytes.js'
 import { accountUsage } from './account-usage.js'
 import type { RelayJob } from './job.js'
+import type { AnswerRecorder } from './stored-answer.js'
 
 const MAX_JSON_BODY = 64 * 1024 * 1024
 
@@ -27,6 +28,8 @@ export interface JsonAnswerEnv {
   upstreamFailed: (failure: UpstreamFailure) => void
   /** the id of the object the answer created, for affinity */
   created: (id: string) => void
+  /** told the whole answer, to keep it (cache, Idempotency-Key) */
+  recorder?: AnswerRecorder
 }
 
 export async function jsonAnswer (request: FastifyRequest, reply: FastifyReply, job: RelayJob, res: Dispatcher.ResponseData, env: JsonAnswerEnv): Promise<FastifyReply> {
@@ -52,7 +55,13 @@ export async function jsonAnswer (request: FastifyRequest, reply: FastifyReply, 
     const id = surface.createdId.exec(buf.toString('latin1', 0, Math.min(buf.length, 512)))?.[1]
     if (id !== undefined) env.created(id)
   }
-  reply.code(res.statusCode).headers(clientResponseHeaders(res.headers)).send(buf)
+  const headers = clientResponseHeaders(res.headers)
+  reply.code(res.statusCode).headers(headers).send(buf)
+  if (env.recorder !== undefined) {
+    env.recorder.head(res.statusCode, headers, false)
+    env.recorder.bytes(buf)
+    env.recorder.end(true)
+  }
   await accountUsage(request, job, usage, () => surface.jsonText(doc ?? {}))
   return reply
 }

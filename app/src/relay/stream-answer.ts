@@ -9,6 +9,7 @@ import type { UpstreamFailure } from '../lib/upstream-errors.js'
 import type { StreamRules } from '../surfaces/types.js'
 import { accountUsage } from './account-usage.js'
 import type { RelayJob } from './job.js'
+import type { AnswerRecorder } from './stored-answer.js'
 
 export interface StreamAnswerEnv {
   metrics: FastifyRequest['server']['metrics']
@@ -20,15 +21,18 @@ export interface StreamAnswerEnv {
   created: (id: string) => void
   /** the gateway asked this upstream for stream usage on the client's behalf */
   injectedUsage: boolean
+  /** told every byte the client gets and whether the stream reached its final event (cache, Idempotency-Key) */
+  recorder?: AnswerRecorder
 }
 
 export async function streamAnswer (request: FastifyRequest, reply: FastifyReply, job: RelayJob, rules: StreamRules, res: Dispatcher.ResponseData, env: StreamAnswerEnv): Promise<void> {
   const ctx = request.ctx
   reply.hijack()
   const out = reply.raw
+  const upstreamHeaders = clientResponseHeaders(res.headers)
   out.writeHead(200, {
     ...(reply.getHeaders() as Record<string, string>),
-    ...clientResponseHeaders(res.headers),
+    ...upstreamHeaders,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no'
@@ -37,7 +41,10 @@ export async function streamAnswer (request: FastifyRequest, reply: FastifyReply
   // the client (and every proxy between) should know the stream is open.
   out.flushHeaders()
   const scanner = new SseScanner(rules, env.injectedUsage && rules.stripsInjectedUsage)
+  const recorder = env.recorder
+  recorder?.head(200, { 'content-type': upstreamHeaders['content-type'] ?? 'text/event-stream; charset=utf-8' }, true)
   const outcome = await relayStream({
+    ...(recorder !== undefined ? { sent: (bytes: Buffer) => { recorder.bytes(bytes) } } : {}),
     body: res.body,
     res: out,
     scanner,
@@ -47,6 +54,8 @@ export async function streamAnswer (request: FastifyRequest, reply: FastifyReply
     errorEvent: (err) => rules.errorEvent(err, scanner.last)
   })
   if (scanner.createdId !== undefined) env.created(scanner.createdId)
+  // Kept only when whole: it ended cleanly and its last events include the surface's final one.
+  recorder?.end(outcome.abortedBy === undefined && outcome.failure === undefined && scanner.last !== undefined && rules.completed.test(scanner.last.toString('latin1')))
   if (outcome.abortedBy !== undefined) {
     ctx.abortedBy = outcome.abortedBy
     env.metrics.streamAborted(outcome.abortedBy)

@@ -28,7 +28,8 @@ export const messages: Surface = {
     // message_start carries usage inside `message`; message_delta at top level, cumulative.
     usage: (event, prev) => anthropicUsage((event.message as Json | undefined)?.usage ?? event.usage, prev),
     stripsInjectedUsage: false,
-    errorEvent
+    errorEvent,
+    completed: /"type":\s*"message_stop"/
   }
 }
 

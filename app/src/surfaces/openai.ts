@@ -22,7 +22,8 @@ export const chunkStream: StreamRules = {
   content: /"(?:content|text|reasoning_content|arguments)":"((?:[^"\\]|\\.)*)"/g,
   usage: (event, prev) => openAIUsage(event.usage) ?? prev,
   stripsInjectedUsage: true,
-  errorEvent: dataErrorEvent
+  errorEvent: dataErrorEvent,
+  completed: /(?:^|\n)data: ?\[DONE\]/
 }
 
 export const chat: Surface = {

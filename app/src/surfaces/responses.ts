@@ -48,6 +48,8 @@ export const responses: Surface = {
     },
     stripsInjectedUsage: false,
     errorEvent,
-    createdId: /"id":\s*"(resp_[A-Za-z0-9_-]{1,200})"/
+    createdId: /"id":\s*"(resp_[A-Za-z0-9_-]{1,200})"/,
+    // an unescaped "type" pair cannot occur inside a JSON string
+    completed: /"type":\s*"response\.(?:completed|incomplete)"/
   }
 }

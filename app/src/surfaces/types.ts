@@ -22,6 +22,11 @@ export interface StreamRules {
   errorEvent: (err: GatewayError, last: Buffer | undefined) => string
   /** the id of the object the stream creates (Responses: tied to its upstream), group 1 */
   createdId?: RegExp
+  /**
+   * the surface's final event, tested on the last events sent: only a stream that reached it is
+   * whole and may be kept for a replay (cache, Idempotency-Key)
+   */
+  completed: RegExp
 }
 
 export interface Surface {

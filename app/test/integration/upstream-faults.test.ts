@@ -53,8 +53,8 @@ t.test('upstream 503: 503 upstream_unavailable', async (t) => {
   t.equal(await upstreamErrors(gw, 'status_5xx'), 1)
 })
 
-t.test('a storm of upstream 500s: every answer a JSON 502, none from Fastify itself; then recovery', async (t) => {
-  const gw = await setup(t)
+t.test('a storm of upstream 500s: every answer a JSON 502, none from Fastify itself; then held back, then recovery', async (t) => {
+  const gw = await setup(t, { env: { UPSTREAM_BREAKER_COOLDOWN_MS: '300' } })
   gw.mock.setConfig({ fault: '500' })
   const all = await Promise.all(Array.from({ length: 20 }, async () => await injectPost(gw, chat, chatBody())))
   t.same(all.map((r) => r.statusCode), Array(20).fill(502), 'twenty 502s')
@@ -62,8 +62,17 @@ t.test('a storm of upstream 500s: every answer a JSON 502, none from Fastify its
   t.equal(await upstreamErrors(gw, 'status_5xx'), 20)
   t.equal(gw.mock.stats().requests, 20)
   gw.mock.setConfig({ fault: 'none' })
-  const ok = await injectPost(gw, chat, chatBody())
-  t.equal(ok.statusCode, 200, 'serves again once the upstream recovers')
+  // The breaker opened: the only target is held back, and the client hears how long at once.
+  const held = await injectPost(gw, chat, chatBody())
+  if (held.statusCode === 503) {
+    assertOpenAIError(t, held, 503, 'api_error', 'upstream_unavailable')
+    t.match(String(held.headers['retry-after']), /^\d+$/, 'with Retry-After')
+    t.equal(gw.mock.stats().requests, 20, 'without a request to the upstream')
+  } else {
+    t.equal(held.statusCode, 200, 'the cooldown was already over (a slow machine): the probe went through')
+  }
+  let last = 0
+  t.ok(await waitFor(async () => { last = (await injectPost(gw, chat, chatBody())).statusCode; return last === 200 }, 10_000, 50), `serves again once the cooldown is over and the probe succeeded (last ${last})`)
   t.equal(await metricValue(gw.app, 'llm_gateway_requests_in_flight'), 0)
 })
 

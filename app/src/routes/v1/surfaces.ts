@@ -26,7 +26,7 @@ export default async function surfaces (app: FastifyInstance): Promise<void> {
         if (route.body === 'upload' && request.body !== undefined) {
           throw new GatewayError('unsupported_media_type', { message: 'Send this request as multipart/form-data.' })
         }
-        return await app.relay.forward(request, reply, await relayJob(request, route))
+        return await app.relay.serve(request, reply, await relayJob(request, route))
       }
     })
   }
