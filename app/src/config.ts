@@ -58,6 +58,14 @@ export interface Config {
   idempotency: { ttlS: number, inFlight: 'wait' | 'conflict', waitMs: number, maxBytes: number }
   /** the longest shared cooldown an upstream's 429 wait hint may set */
   cooldownMaxMs: number
+  /** Redis unreachable: let requests through uncounted (open) or answer 503 limits_unavailable (closed) */
+  limitsOnRedisDown: 'open' | 'closed'
+  /** tokens reserved for the answer of a request that sets no max_tokens / max_output_tokens */
+  limitsReserveOutputTokens: number
+  /** days the per-key daily usage buckets are kept */
+  usageRetentionDays: number
+  /** file holding the admin API's bearer token; undefined: the admin API is off */
+  adminTokenFile: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -119,6 +127,13 @@ export function loadKeys (env: Env, catalog: ModelCatalog | undefined, problems:
     }
   }
   return keys
+}
+
+/** The admin token in ADMIN_TOKEN_FILE (its first line); throws when it is missing or too short to be a secret. */
+export function readAdminToken (file: string): string {
+  const token = (readFileSync(file, 'utf8').split('\n')[0] ?? '').trim()
+  if (token.length < 16) throw new Error('the admin token must be at least 16 characters on the first line (e.g. openssl rand -hex 24)')
+  return token
 }
 
 /** Reads and validates the configuration; throws ConfigError naming every bad variable. */
@@ -204,6 +219,17 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
+  const limitsOnRedisDown = get('LIMITS_ON_REDIS_DOWN') ?? 'open'
+  if (limitsOnRedisDown !== 'open' && limitsOnRedisDown !== 'closed') problems.push('LIMITS_ON_REDIS_DOWN must be open or closed')
+  const adminTokenFile = get('ADMIN_TOKEN_FILE')
+  if (adminTokenFile !== undefined) {
+    try {
+      readAdminToken(adminTokenFile)
+    } catch (err) {
+      problems.push(`ADMIN_TOKEN_FILE (${adminTokenFile}): ${(err as Error).message}`)
+    }
+  }
+
   const idempotencyInFlight = get('IDEMPOTENCY_IN_FLIGHT') ?? 'wait'
   if (idempotencyInFlight !== 'wait' && idempotencyInFlight !== '409') problems.push('IDEMPOTENCY_IN_FLIGHT must be wait or 409')
 
@@ -254,7 +280,11 @@ export function loadConfig (env: Env = process.env): Config {
       waitMs: int('IDEMPOTENCY_WAIT_MS', 60_000, 100, 3_600_000),
       maxBytes: int('IDEMPOTENCY_MAX_BYTES', 4 * 1024 * 1024, 1024, 512 * 1024 * 1024)
     },
-    cooldownMaxMs: int('UPSTREAM_COOLDOWN_MAX_MS', 300_000, 1000, 86_400_000)
+    cooldownMaxMs: int('UPSTREAM_COOLDOWN_MAX_MS', 300_000, 1000, 86_400_000),
+    limitsOnRedisDown: limitsOnRedisDown === 'closed' ? 'closed' : 'open',
+    limitsReserveOutputTokens: int('LIMITS_RESERVE_OUTPUT_TOKENS', 1024, 0, 10_000_000),
+    usageRetentionDays: int('USAGE_RETENTION_DAYS', 90, 1, 3660),
+    adminTokenFile
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

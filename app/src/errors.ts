@@ -40,6 +40,7 @@ export const ERRORS = {
   upstream_auth_failed: { status: 502, type: 'api_error', message: 'The gateway could not authenticate with its upstream service. Contact the gateway operator.' },
   upstream_unavailable: { status: 503, type: 'api_error', message: 'The upstream service is unavailable. Try again later.' },
   limits_unavailable: { status: 503, type: 'api_error', message: 'The gateway cannot check this key\'s limits right now (its shared store is unreachable). Retry shortly.' },
+  usage_unavailable: { status: 503, type: 'api_error', message: 'The usage buckets cannot be read right now (their store is unreachable).' },
   shutting_down: { status: 503, type: 'api_error', message: 'The gateway is restarting. Retry the request.' },
   upstream_timeout: { status: 504, type: 'api_error', message: 'The upstream service did not answer in time.' },
   upstream_rejected: { status: 400, type: 'invalid_request_error', message: 'The upstream service rejected the request.' },

@@ -6,10 +6,14 @@ import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp, loggerOptions } from './app.js'
 import { IdleReclaim, lowMemoryCollector } from './lib/idle-reclaim.js'
-import { ConfigError, loadConfig, loadKeys, type Config } from './config.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigReloader } from './lib/config-reload.js'
+import { adminApi, type AdminApi } from './routes/admin.js'
 
-function metricsServer (app: Awaited<ReturnType<typeof buildApp>>): Server {
+/** The internal port: /metrics, and the admin API under /admin/ (never published through nginx). */
+function metricsServer (app: Awaited<ReturnType<typeof buildApp>>, admin: AdminApi): Server {
   return createServer((req, res) => {
+    if (admin.handle(req, res)) return
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
       return
@@ -33,18 +37,6 @@ async function stopAccepting (server: Server): Promise<void> {
   await new Promise<void>((resolve) => { NetServer.prototype.close.call(server, () => { resolve() }) })
 }
 
-/** Reads the keys again; a file with a mistake leaves the running keys as they are. */
-function reloadKeys (app: Awaited<ReturnType<typeof buildApp>>, config: Config): void {
-  const problems: string[] = []
-  const keys = loadKeys(process.env, config.catalog, problems)
-  if (problems.length > 0) {
-    app.log.error({ problems }, 'gateway keys NOT reloaded: the previous keys stay in use')
-    return
-  }
-  app.keyRing.replace(keys)
-  app.log.info({ keys: keys.length }, 'gateway keys reloaded')
-}
-
 async function main (): Promise<void> {
   let config: Config
   try {
@@ -60,11 +52,18 @@ async function main (): Promise<void> {
   const destination = pino.destination({ dest: 1, sync: false })
   const logger = pino(loggerOptions(config), destination)
   const app = await buildApp(config, { loggerInstance: logger })
-  const metrics = metricsServer(app)
+  const admin = adminApi(app, config.adminTokenFile)
+  const metrics = metricsServer(app, admin)
   if (config.upstreams[0]?.apiKey === '') app.log.warn('UPSTREAM_API_KEY is empty: requests go to the upstream without a key')
 
-  // SIGHUP reloads the keys (GATEWAY_KEYS_FILE) instead of stopping.
-  process.on('SIGHUP', () => { reloadKeys(app, config) })
+  // SIGHUP reloads the keys (GATEWAY_KEYS_FILE), the models file (models, prices, targets) and the
+  // admin token instead of stopping.
+  const reloader = new ConfigReloader(app)
+  process.on('SIGHUP', () => {
+    reloader.reload()
+    const problem = admin.reloadToken()
+    if (problem !== undefined) app.log.error({ problem }, 'admin token NOT reloaded: the previous one stays in use')
+  })
   closeWithGrace({ delay: config.shutdownDrainMs + config.shutdownGraceMs + 10_000, logger: false, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down')
     app.log.info({ signal, in_flight: app.relay.inFlight }, 'shutting down: no new requests, waiting for in-flight ones')

@@ -1,16 +1,38 @@
-// Token-per-minute and daily spend counters per key: in Redis (shared by replicas) or in process memory.
+// Token-per-minute and daily spend counters per key, reserved before a request and settled after it:
+// atomically in Redis (one Lua script, shared by replicas) or in process memory.
 import type { Redis } from 'ioredis'
 
 export interface BudgetUse {
-  /** tokens used in the current minute */
+  /** tokens used or reserved in the current minute */
   tokens: number
-  /** spend so far today (UTC), in micro-USD */
+  /** spend used or reserved so far today (UTC), in micro-USD */
   spendMicroUsd: number
 }
 
+/** What one admitted request holds until it is settled: the windows it was counted in and the amounts. */
+export interface Reservation {
+  keyId: string
+  minute: number
+  day: number
+  tokens: number
+  microUsd: number
+}
+
+/** The limits a reservation is checked against; 0 = no limit of that kind. */
+export interface BudgetLimits { tpm: number, microUsdPerDay: number }
+
+export type ReserveResult =
+  | { admitted: true, reservation: Reservation, use: BudgetUse }
+  | { admitted: false, scope: 'tokens' | 'budget', use: BudgetUse }
+
 export interface BudgetStore {
-  read: (keyId: string, now?: number) => Promise<BudgetUse>
-  add: (keyId: string, tokens: number, microUsd: number, now?: number) => Promise<void>
+  /**
+   * Admits a request when the key's counters (reservations of requests in flight included) are
+   * below its limits, and adds its reservation to them, in one atomic step.
+   */
+  reserve: (keyId: string, tokens: number, microUsd: number, limits: BudgetLimits, now?: number) => Promise<ReserveResult>
+  /** Replaces a reservation by what the request really used (0 and 0: a full refund), in the windows it was reserved in. */
+  settle: (r: Reservation, tokens: number, microUsd: number) => Promise<void>
 }
 
 const MINUTE = 60_000
@@ -22,40 +44,99 @@ const windows = (now: number): { minute: number, day: number } => ({ minute: Mat
 export const msToNextMinute = (now = Date.now()): number => MINUTE - (now % MINUTE)
 export const msToNextDay = (now = Date.now()): number => DAY - (now % DAY)
 
-export class RedisBudgetStore implements BudgetStore {
-  constructor (private readonly redis: Redis, private readonly prefix = 'llm-gw:') {}
+// Check and add in one step, so concurrent requests on any replica see each other's reservations.
+// KEYS: tokens window, spend day. ARGV: tokens, micro-USD, tpm limit, micro-USD limit, TTLs (ms).
+// Returns {status, tokens, spend}: 0 admitted (counters after adding), 1 tokens full, 2 budget spent.
+const RESERVE = `
+local t = tonumber(redis.call('GET', KEYS[1]) or '0')
+local s = tonumber(redis.call('GET', KEYS[2]) or '0')
+local tpm = tonumber(ARGV[3])
+local lim = tonumber(ARGV[4])
+if tpm > 0 and t >= tpm then return {1, t, s} end
+if lim > 0 and s >= lim then return {2, t, s} end
+t = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+s = redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return {0, t, s}`
 
-  async read (keyId: string, now = Date.now()): Promise<BudgetUse> {
-    const { minute, day } = windows(now)
-    const [tokens, spend] = await this.redis.mget(`${this.prefix}tpm:${keyId}:${minute}`, `${this.prefix}spend:${keyId}:${day}`)
-    return { tokens: Number(tokens ?? 0), spendMicroUsd: Number(spend ?? 0) }
+// A window that has expired meanwhile is left alone: a late settle must not create a counter
+// without a TTL (a stream that outlived its minute settles into a window nobody reads any more).
+const SETTLE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[1]) end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], ARGV[2]) end
+return 0`
+
+type ScriptRedis = Redis & {
+  llmGwReserve: (k1: string, k2: string, ...args: Array<string | number>) => Promise<[number, number, number]>
+  llmGwSettle: (k1: string, k2: string, ...args: Array<string | number>) => Promise<number>
+}
+
+export class RedisBudgetStore implements BudgetStore {
+  private readonly redis: ScriptRedis
+
+  constructor (redis: Redis, private readonly prefix = 'llm-gw:') {
+    // defineCommand sends EVALSHA, falling back to EVAL once per connection when Redis lacks the script.
+    if (!('llmGwReserve' in redis)) {
+      redis.defineCommand('llmGwReserve', { numberOfKeys: 2, lua: RESERVE })
+      redis.defineCommand('llmGwSettle', { numberOfKeys: 2, lua: SETTLE })
+    }
+    this.redis = redis as ScriptRedis
   }
 
-  async add (keyId: string, tokens: number, microUsd: number, now = Date.now()): Promise<void> {
+  private keys (keyId: string, minute: number, day: number): [string, string] {
+    return [`${this.prefix}tpm:${keyId}:${minute}`, `${this.prefix}spend:${keyId}:${day}`]
+  }
+
+  async reserve (keyId: string, tokens: number, microUsd: number, limits: BudgetLimits, now = Date.now()): Promise<ReserveResult> {
     const { minute, day } = windows(now)
-    const tpmKey = `${this.prefix}tpm:${keyId}:${minute}`
-    const spendKey = `${this.prefix}spend:${keyId}:${day}`
-    await this.redis.multi()
-      .incrby(tpmKey, Math.round(tokens)).pexpire(tpmKey, 2 * MINUTE)
-      .incrby(spendKey, Math.round(microUsd)).pexpire(spendKey, 2 * DAY)
-      .exec()
+    const t = Math.max(0, Math.round(tokens))
+    const m = Math.max(0, Math.round(microUsd))
+    const [status, used, spent] = await this.redis.llmGwReserve(...this.keys(keyId, minute, day), t, m, limits.tpm, Math.round(limits.microUsdPerDay), 2 * MINUTE, 2 * DAY)
+    const use = { tokens: Number(used), spendMicroUsd: Number(spent) }
+    if (status === 1) return { admitted: false, scope: 'tokens', use }
+    if (status === 2) return { admitted: false, scope: 'budget', use }
+    return { admitted: true, reservation: { keyId, minute, day, tokens: t, microUsd: m }, use }
+  }
+
+  async settle (r: Reservation, tokens: number, microUsd: number): Promise<void> {
+    const dt = Math.round(tokens) - r.tokens
+    const dm = Math.round(microUsd) - r.microUsd
+    if (dt === 0 && dm === 0) return
+    await this.redis.llmGwSettle(...this.keys(r.keyId, r.minute, r.day), dt, dm)
   }
 }
 
+/** One process's counters (no REDIS_URL): the same rules, not shared between replicas. */
 export class MemoryBudgetStore implements BudgetStore {
   private readonly counters = new Map<string, number>()
 
-  async read (keyId: string, now = Date.now()): Promise<BudgetUse> {
+  async reserve (keyId: string, tokens: number, microUsd: number, limits: BudgetLimits, now = Date.now()): Promise<ReserveResult> {
     const { minute, day } = windows(now)
-    return { tokens: this.counters.get(`tpm:${keyId}:${minute}`) ?? 0, spendMicroUsd: this.counters.get(`spend:${keyId}:${day}`) ?? 0 }
+    this.dropOld(minute, day)
+    const tk = `tpm:${keyId}:${minute}`
+    const sk = `spend:${keyId}:${day}`
+    const use = { tokens: this.counters.get(tk) ?? 0, spendMicroUsd: this.counters.get(sk) ?? 0 }
+    if (limits.tpm > 0 && use.tokens >= limits.tpm) return { admitted: false, scope: 'tokens', use }
+    if (limits.microUsdPerDay > 0 && use.spendMicroUsd >= limits.microUsdPerDay) return { admitted: false, scope: 'budget', use }
+    const t = Math.max(0, Math.round(tokens))
+    const m = Math.max(0, Math.round(microUsd))
+    use.tokens += t
+    use.spendMicroUsd += m
+    this.counters.set(tk, use.tokens)
+    this.counters.set(sk, use.spendMicroUsd)
+    return { admitted: true, reservation: { keyId, minute, day, tokens: t, microUsd: m }, use }
   }
 
-  async add (keyId: string, tokens: number, microUsd: number, now = Date.now()): Promise<void> {
-    const { minute, day } = windows(now)
-    for (const [k, v] of [[`tpm:${keyId}:${minute}`, tokens], [`spend:${keyId}:${day}`, microUsd]] as const) {
-      this.counters.set(k, (this.counters.get(k) ?? 0) + Math.round(v))
+  async settle (r: Reservation, tokens: number, microUsd: number): Promise<void> {
+    for (const [k, d] of [[`tpm:${r.keyId}:${r.minute}`, Math.round(tokens) - r.tokens], [`spend:${r.keyId}:${r.day}`, Math.round(microUsd) - r.microUsd]] as const) {
+      const v = this.counters.get(k)
+      if (v !== undefined) this.counters.set(k, v + d)
     }
-    // Old windows are dropped as new ones start, so the map stays at two entries a key.
+  }
+
+  /** Old windows are dropped as new ones start, so the map stays at two entries a key. */
+  private dropOld (minute: number, day: number): void {
     for (const k of this.counters.keys()) {
       const [kind, , w] = k.split(':')
       if ((kind === 'tpm' && Number(w) < minute) || (kind === 'spend' && Number(w) < day)) this.counters.delete(k)

@@ -1,9 +1,22 @@
 // Stage 7, account: when a response has closed (and its usage is known), one metrics record, the
-// key's token and spend charge, and one log line. Registered early so it sees every response.
+// key's reservation settled with the real usage (or refunded), the key's daily usage bucket, and
+// one log line. Registered early so it sees every response.
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { MemoryUsageStore, RedisUsageStore, utcDay, type UsageCounts, type UsageStore } from '../lib/usage-buckets.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** daily usage buckets per key (the admin usage API reads them) */
+    usageStore: UsageStore
+  }
+}
 
 export default fp(async function accounting (app) {
+  const retention = app.gatewayConfig.usageRetentionDays
+  const usageStore: UsageStore = app.redis === undefined ? new MemoryUsageStore(retention) : new RedisUsageStore(app.redis, retention)
+  app.decorate('usageStore', usageStore)
+
   // The request line is info level; at warn and above skip building it at all.
   const logRequests = ['info', 'debug', 'trace'].includes(app.log.level)
 
@@ -28,9 +41,27 @@ export default fp(async function accounting (app) {
     // A client that left before any answer is logged as 499, as nginx does.
     const status = aborted && !res.headersSent ? 499 : res.statusCode
     app.metrics.finished({ route: ctx.route, model: ctx.model, status, stream: ctx.stream, durationS })
-    if (ctx.usage !== undefined) {
-      app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
-      if (ctx.key !== undefined) app.budgets.record(ctx.key, ctx.usage, ctx.costUsd ?? 0)
+    // A cache hit carries usage only when hits are charged (CACHE_HITS_CHARGED); without usage its
+    // reservation is given back like any answer the upstream did not bill.
+    const cacheHit = res.getHeader('x-gateway-cache') === 'HIT'
+    const usage = ctx.usage
+    const cost = usage === undefined ? 0 : ctx.costUsd ?? 0
+    if (ctx.usage !== undefined) app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
+    if (ctx.reservation !== undefined) app.budgets.settle(ctx.reservation, usage, cost)
+    if (ctx.key !== undefined) {
+      const counts: Partial<UsageCounts> = { requests: 1 }
+      if (usage !== undefined) {
+        counts.prompt_tokens = usage.promptTokens
+        counts.cached_prompt_tokens = usage.cachedPromptTokens
+        counts.cache_write_tokens = usage.cacheWriteTokens
+        counts.completion_tokens = usage.completionTokens
+        counts.reasoning_tokens = usage.reasoningTokens
+        counts.cost_micro_usd = Math.round(cost * 1e6)
+      }
+      if (cacheHit) counts.cache_hits = 1
+      if (status === 429) counts.rate_limited = 1
+      else if (status >= 400) counts.errors = 1
+      usageStore.add(utcDay(Date.now()), ctx.key.id, ctx.model, counts).catch((err: Error) => { app.redisFailed('usage', err) })
     }
     if (!logRequests) return
     const u = ctx.usage
@@ -57,4 +88,4 @@ export default fp(async function accounting (app) {
       cost_usd: ctx.costUsd
     }, 'request')
   }
-}, { name: 'accounting', dependencies: ['request-context', 'metrics', 'budgets'], fastify: '5.x' })
+}, { name: 'accounting', dependencies: ['request-context', 'metrics', 'budgets', 'redis'], fastify: '5.x' })

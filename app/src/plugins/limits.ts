@@ -1,8 +1,10 @@
-// Per-key limits: requests (@fastify/rate-limit), then tokens and spend (budgets); shared through Redis when set.
+// Per-key limits: requests (@fastify/rate-limit) when a request arrives, then tokens and spend
+// (budgets) reserved once its body is read; shared through Redis when set.
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import { GatewayError } from '../errors.js'
+import { reserveAmount } from '../lib/reservation.js'
 import { formatDuration, retryAfterSeconds } from '../lib/retry-after.js'
 
 export const WINDOW_MS = 60_000
@@ -13,13 +15,14 @@ export interface LimitsOptions {
 }
 
 export default fp<LimitsOptions>(async function limits (app, opts) {
+  const closed = app.gatewayConfig.limitsOnRedisDown === 'closed'
   await app.register(rateLimit, {
     global: false,
     timeWindow: WINDOW_MS,
     redis: opts.redis,
     nameSpace: 'llm-gw:rl:',
-    // Redis trouble must not take the API down: requests pass and /readyz reports Redis.
-    skipOnError: true
+    // Store errors come back to the hook below, which counts them and applies LIMITS_ON_REDIS_DOWN.
+    skipOnError: false
   })
   const check = app.createRateLimit({
     keyGenerator: (request) => request.ctx.key?.id ?? 'anonymous',
@@ -28,7 +31,14 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
   })
 
   app.addHook('onRequest', async (request, reply) => {
-    const limit = await check(request)
+    let limit
+    try {
+      limit = await check(request)
+    } catch (err) {
+      app.redisFailed('limits', err as Error)
+      if (closed) throw new GatewayError('limits_unavailable', { headers: { 'retry-after': '2' }, cause: err })
+      return // open: served, not counted
+    }
     if (limit.isAllowed) return
     const max = limit.max ?? opts.defaultRpm
     const ttl = limit.ttl ?? WINDOW_MS
@@ -44,11 +54,21 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
     }
   })
 
-  // Keys can be replaced while running (SIGHUP), so the hook is always there; a key without a
-  // budget passes without a promise or a Redis read.
-  app.addHook('onRequest', (request, reply, done) => {
+  // Tokens and spend are reserved once the body is parsed and validated: its max_tokens and prompt
+  // size the reservation. Keys can be replaced while running (SIGHUP), so the hook is always
+  // there; a key without a budget passes without a promise or a Redis read.
+  app.addHook('preHandler', (request, reply, done) => {
     const key = request.ctx.key
     if (key === undefined || !app.budgets.has(key)) { done(); return }
-    app.budgets.check(key, reply).then(() => { done() }, done)
+    const body = typeof request.body === 'object' && request.body !== null && !Buffer.isBuffer(request.body) ? request.body as Record<string, unknown> : undefined
+    const model = typeof body?.model === 'string' ? app.gatewayConfig.catalog.lookup(body.model) : undefined
+    // Only routes that generate text reserve output (not count_tokens or input_tokens, which share a surface name).
+    const spec = request.routeOptions.config.surface
+    const surface = spec?.estimates === true ? spec.name : 'none'
+    const amount = reserveAmount(surface, body, model?.price, app.gatewayConfig.limitsReserveOutputTokens)
+    app.budgets.reserve(key, amount, reply).then((reservation) => {
+      if (reservation !== undefined) request.ctx.reservation = reservation
+      done()
+    }, done)
   })
-}, { name: 'limits', dependencies: ['auth', 'metrics', 'budgets'], fastify: '5.x' })
+}, { name: 'limits', dependencies: ['auth', 'metrics', 'budgets', 'redis'], fastify: '5.x' })

@@ -4,8 +4,15 @@ import { GatewayError } from '../../errors.js'
 
 export default async function models (app: FastifyInstance): Promise<void> {
   const created = Math.floor(Date.now() / 1000)
-  const all = app.gatewayConfig.catalog.models.map((m) => ({ id: m.id, object: 'model', created, owned_by: m.ownedBy }))
+  // Built once per catalogue: a reload (SIGHUP) brings a new one.
+  const lists = new WeakMap<object, Array<{ id: string, object: string, created: number, owned_by: string }>>()
   app.get('/models', async (request) => {
+    const catalog = app.gatewayConfig.catalog
+    let all = lists.get(catalog)
+    if (all === undefined) {
+      all = catalog.models.map((m) => ({ id: m.id, object: 'model', created, owned_by: m.ownedBy }))
+      lists.set(catalog, all)
+    }
     const allowed = request.ctx.key?.models
     return { object: 'list', data: allowed === undefined ? all : all.filter((m) => allowed.has(m.id)) }
   })
