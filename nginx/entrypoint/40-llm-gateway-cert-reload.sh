@@ -41,4 +41,6 @@ watch () {
 
 # Detached from the entrypoint's pipes; outlives this script (the image then execs nginx).
 watch </dev/null &
+# Where the watcher's pid goes, for whoever must stop it (the container simply ends with nginx).
+[ -z "${NGINX_CERT_RELOAD_PIDFILE:-}" ] || echo $! > "$NGINX_CERT_RELOAD_PIDFILE"
 echo "$me: reloading nginx when $cert or $key changes (checked every ${interval}s)"
