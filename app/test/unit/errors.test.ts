@@ -22,14 +22,16 @@ t.test('every declared code produces a GatewayError named after it, with its sta
   }
 })
 
-// OpenAI's own pairing of error types and statuses: a type that disagrees with its status makes
-// an SDK raise the wrong exception class.
+// OpenAI's own pairing of error types and statuses: the SDKs pick the exception class and retry
+// policy from the status, and clients that read the type must hear the same story. One exception:
+// nginx's 501 (a request feature it does not implement, such as an unknown Transfer-Encoding) is
+// the client's doing.
 const STATUSES: Record<OpenAIErrorType, (status: number) => boolean> = {
   authentication_error: (s) => s === 401,
   permission_error: (s) => s === 403,
   not_found_error: (s) => s === 404,
   rate_limit_error: (s) => s === 429,
-  invalid_request_error: (s) => s >= 400 && s < 500 && ![401, 403, 404, 429].includes(s),
+  invalid_request_error: (s) => (s >= 400 && s < 500 && ![401, 403, 404, 429].includes(s)) || s === 501,
   api_error: (s) => s >= 500 && s < 600
 }
 
