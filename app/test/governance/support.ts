@@ -94,3 +94,24 @@ export async function postJson (url: string, key: string, body: unknown, signal?
   try { parsed = JSON.parse(text) as Record<string, unknown> } catch { parsed = { text } }
   return { status: res.status, headers: res.headers, body: parsed }
 }
+
+export interface Replica { url: string, metricsUrl: string, pid: number, output: () => string }
+
+/** Three gateway processes (app/dist/server.js) with the same environment; stopped in teardown. */
+export async function startReplicas (t: Test, env: Record<string, string>): Promise<Replica[]> {
+  const { startGateway } = await import('../support/procs.js')
+  const out: Replica[] = []
+  for (let i = 0; i < 3; i++) {
+    const gw = await startGateway({ LOG_LEVEL: 'info', ...env })
+    t.teardown(async () => { await gw.stop('SIGKILL') })
+    out.push(gw)
+  }
+  return out
+}
+
+/** `llm_gateway_config_info`'s labels on a replica's /metrics. */
+export async function configInfo (r: Replica): Promise<{ keys_hash: string, models_hash: string } | undefined> {
+  const text = await (await fetch(r.metricsUrl, { signal: AbortSignal.timeout(5000) })).text()
+  const m = /^llm_gateway_config_info\{keys_hash="([0-9a-f]+)",models_hash="([0-9a-f]+)"\} 1$/m.exec(text)
+  return m === null ? undefined : { keys_hash: m[1] as string, models_hash: m[2] as string }
+}
