@@ -26,7 +26,7 @@ status=0
 echo "== unit + integration"
 npx tap --jobs=2 test/unit test/integration test/resilience test/limits test/governance/*.test.ts test/perf/*.test.ts test/*.test.ts 2>&1 | tee -a "$log" || status=1
 echo "== stack"
-npx tap --jobs=1 test/stack test/observability 2>&1 | tee -a "$log" || status=1
+npx tap --jobs=1 test/stack test/observability test/deploy 2>&1 | tee -a "$log" || status=1
 
 # The container image runs Node 24: with TEST_NODE24=1 (CI sets it) the in-process suites run on it too.
 if [ "${TEST_NODE24:-0}" = "1" ]; then

@@ -29,7 +29,7 @@ const HOOKED = [401, 403, 405, 411, 429, 431, 494, 495, 496, 500, 501, 503, 504]
 const CLOSES = [408]
 const gatewayConf = join(rendered.confDir, 'gateway.conf')
 const hooks = [...HOOKED, ...CLOSES].map((s) => `    location = /__test/status/${s} { return ${s}; }\n`).join('')
-writeFileSync(gatewayConf, readFileSync(gatewayConf, 'utf8').replace(/(\n    location \/ \{\n        return 404;\n    \}\n\}\n\n# Internal status)/, `\n${hooks}$1`))
+writeFileSync(gatewayConf, readFileSync(gatewayConf, 'utf8').replace(/(\n {4}location \/ \{\n {8}return 404;\n {4}\}\n\}\n\n# Internal status)/, `\n${hooks}$1`))
 if (!readFileSync(gatewayConf, 'utf8').includes('/__test/status/401')) throw new Error('the test hooks did not land in the HTTPS server')
 
 const nginx = await startNginx(rendered.confDir, `http://127.0.0.1:${status}/nginx-health`)

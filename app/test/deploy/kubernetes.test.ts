@@ -150,7 +150,7 @@ t.test('Redis is the one shared state, its password a file from the Secret', asy
   t.ok(redis.spec.volumeClaimTemplates.length === 1, 'a persistent volume')
   t.equal(c.securityContext.readOnlyRootFilesystem, true)
   const svc = find('Service', 'llm-gateway-redis')
-  const secretUrl = String(readObjects(join(root, 'secret.example.yaml'))[0]?.stringData?.REDIS_URL)
+  const secretUrl = String((readObjects(join(root, 'secret.example.yaml'))[0]?.stringData as Record<string, string> | undefined)?.REDIS_URL)
   t.match(secretUrl, new RegExp(`@${svc.metadata.name}:${svc.spec.ports[0].port}$`), 'REDIS_URL names the Redis Service')
 })
 
