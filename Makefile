@@ -3,7 +3,7 @@ SHELL := /bin/bash
 APP := app
 NODE_MODULES := $(APP)/node_modules/.package-lock.json
 
-.PHONY: help up down logs ps certs certs-letsencrypt key grafana-password build test test-unit test-stack lint typecheck check-config bench stack-native stack-native-down mock clean
+.PHONY: help up down logs ps certs certs-letsencrypt key rotate usage grafana-password build test test-unit test-stack lint typecheck check-config bench stack-native stack-native-down mock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -32,8 +32,16 @@ certs: ## make a self-signed CA and server certificate in certs/ (SANs from SERV
 certs-letsencrypt: ## DOMAIN=… EMAIL=…: a Let's Encrypt certificate through the running nginx; turns on its renewal service
 	@scripts/certs-letsencrypt.sh "$(DOMAIN)" "$(EMAIL)"
 
-key: ## print a new gateway key and the GATEWAY_KEYS entry for it (ID=name); Node or Docker
-	@scripts/key.sh $(ID)
+key: ## print a new gateway key and the GATEWAY_KEYS entry for it (ID=name); `make key rotate ID=name [OVERLAP=7d] [KEYS_FILE=path]` gives a key id a new secret
+	@scripts/key.sh $(if $(filter rotate,$(MAKECMDGOALS)),rotate $(ID) --overlap=$(or $(OVERLAP),7d) $(if $(KEYS_FILE),--file=$(KEYS_FILE)),$(ID))
+
+# `rotate` is a word of `make key rotate`, not a target of its own.
+rotate:
+	@:
+
+usage: ## requests, tokens and cost per key from the usage API (KEY=id for one key by day, DAYS=7); ADMIN_URL=… asks a replica from this host
+	@if [ -n "$(ADMIN_URL)" ]; then node $(APP)/dist/cli/usage.js --key=$(KEY) --days=$(or $(DAYS),7); \
+	else docker compose exec -T gateway sh -c 'node dist/cli/usage.js --key="$$1" --days="$$2"' - "$(KEY)" "$(or $(DAYS),7)"; fi
 
 grafana-password: ## make Grafana's admin password GRAFANA_ADMIN_PASSWORD from .env again
 	@scripts/grafana-password.sh

@@ -11,7 +11,7 @@ id=${1:-}
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     [ -d app/node_modules ] || (cd app && npm ci --no-audit --no-fund >/dev/null)
     [ -f app/dist/cli/make-key.js ] || (cd app && npm run --silent build)
-    exec node app/dist/cli/make-key.js "$id"
+    exec node app/dist/cli/make-key.js "$@"
 fi
 
 command -v docker >/dev/null 2>&1 || { echo "key.sh: needs Node (20.18+) or Docker" >&2; exit 1; }
@@ -23,4 +23,4 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
     docker build -q -t "$image" app >/dev/null
 fi
 exec docker run --rm --network none --read-only --cap-drop ALL --security-opt no-new-privileges:true \
-    "$image" node dist/cli/make-key.js "$id"
+    "$image" node dist/cli/make-key.js "$@"

@@ -43,7 +43,7 @@ export default fp(async function accounting (app) {
     app.metrics.finished({ route: ctx.route, model: ctx.model, status, stream: ctx.stream, durationS })
     // A cache hit carries usage only when hits are charged (CACHE_HITS_CHARGED); without usage its
     // reservation is given back like any answer the upstream did not bill.
-    const cacheHit = res.getHeader('x-gateway-cache') === 'HIT'
+    const cacheHit = ctx.cache === 'hit'
     const usage = ctx.usage
     const cost = usage === undefined ? 0 : ctx.costUsd ?? 0
     if (ctx.usage !== undefined) app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
