@@ -18,6 +18,10 @@ const gatewayMetrics = new Set([
   'llm_gateway_upstream_errors_total',
   'llm_gateway_rate_limited_total',
   'llm_gateway_stream_aborts_total',
+  'llm_gateway_cache_requests_total',
+  'llm_gateway_cache_saved_tokens_total',
+  'llm_gateway_cache_saved_cost_usd_total',
+  'llm_gateway_upstream_cooldown_seconds',
   ...['llm_gateway_request_duration_seconds', 'llm_gateway_upstream_duration_seconds', 'llm_gateway_time_to_first_token_seconds']
     .flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`])
 ])
