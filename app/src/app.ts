@@ -78,8 +78,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
       origin: any ? '*' : config.corsOrigins,
       credentials: false,
       methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'OpenAI-Beta', 'X-Request-ID', 'Idempotency-Key', 'X-Api-Key', 'Anthropic-Version', 'Anthropic-Beta', 'Anthropic-Dangerous-Direct-Browser-Access'],
-      exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit-Requests', 'X-RateLimit-Remaining-Requests', 'X-RateLimit-Reset-Requests'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'OpenAI-Beta', 'X-Request-ID', 'Idempotency-Key', 'X-Api-Key', 'Anthropic-Version', 'Anthropic-Beta', 'Anthropic-Dangerous-Direct-Browser-Access', 'X-Gateway-Cache'],
+      exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit-Requests', 'X-RateLimit-Remaining-Requests', 'X-RateLimit-Reset-Requests', 'X-Gateway-Cache', 'Idempotent-Replayed'],
       maxAge: 600
     })
   }
