@@ -137,6 +137,10 @@ export async function startNginx (confDir: string, healthUrl: string): Promise<R
   const globals = 'daemon off;' + (process.getuid?.() === 0 ? ` user ${userInfo().username};` : '')
   const proc = spawn('nginx', ['-p', confDir + '/', '-c', join(confDir, 'nginx.conf'), '-e', errLog, '-g', globals], { env: { PATH }, stdio: 'ignore' })
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  // Whatever happens to the test's own teardown, nginx does not outlive the test process.
+  const onExit = (): void => { if (proc.exitCode === null) proc.kill('SIGTERM') }
+  process.once('exit', onExit)
+  void exited.then(() => process.removeListener('exit', onExit))
   const deadline = Date.now() + 20_000
   for (;;) {
     const ok = await fetch(healthUrl).then((r) => r.ok, () => false)
