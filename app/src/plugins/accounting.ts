@@ -46,7 +46,10 @@ export default fp(async function accounting (app) {
     const cacheHit = ctx.cache === 'hit'
     const usage = ctx.usage
     const cost = usage === undefined ? 0 : ctx.costUsd ?? 0
-    if (ctx.usage !== undefined) app.metrics.usage(ctx.model, ctx.usage, ctx.costUsd ?? 0)
+    if (usage !== undefined) {
+      app.metrics.usage(ctx.model, usage, cost)
+      if (ctx.key !== undefined) app.metrics.keyUsage(ctx.key.id, usage, cost)
+    }
     if (ctx.reservation !== undefined) app.budgets.settle(ctx.reservation, usage, cost)
     if (ctx.key !== undefined) {
       const counts: Partial<UsageCounts> = { requests: 1 }

@@ -19,6 +19,9 @@ export interface Finished {
   durationS: number
 }
 
+/** Key ids are operator-defined and few; past this many the rest share one "other" series. */
+export const MAX_KEY_LABELS = 200
+
 export class GatewayMetrics {
   readonly registry = new Registry()
   private readonly requests = new LeanCounter('llm_gateway_requests_total', 'Requests answered, by route, model, status class and streaming', ['route', 'model', 'status', 'stream'])
@@ -35,10 +38,13 @@ export class GatewayMetrics {
   private readonly cacheSavedTokens = new LeanCounter('llm_gateway_cache_saved_tokens_total', 'Tokens (prompt + completion) of the answers served from the response cache: upstream work saved', ['model'])
   private readonly cacheSavedCost = new LeanCounter('llm_gateway_cache_saved_cost_usd_total', 'Cost in USD of the answers served from the response cache', ['model'])
   private readonly cooldown = new CooldownGauge()
+  private readonly keySpend = new LeanCounter('llm_gateway_key_cost_usd_total', `Cost in USD by gateway key id (the first ${MAX_KEY_LABELS} key ids seen; later ones as "other")`, ['key'])
+  private readonly keyTokens = new LeanCounter('llm_gateway_key_tokens_total', 'Tokens (prompt + completion) by gateway key id, bounded like llm_gateway_key_cost_usd_total', ['key'])
+  private readonly keyLabels = new Set<string>()
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
-    for (const m of [this.requests, this.duration, this.upstreamDuration, this.ttft, this.tokens, this.cost, this.inFlight, this.upstreamErrors, this.rateLimited, this.streamAborts, this.cacheRequests, this.cacheSavedTokens, this.cacheSavedCost, this.cooldown]) {
+    for (const m of [this.requests, this.duration, this.upstreamDuration, this.ttft, this.tokens, this.cost, this.inFlight, this.upstreamErrors, this.rateLimited, this.streamAborts, this.cacheRequests, this.cacheSavedTokens, this.cacheSavedCost, this.cooldown, this.keySpend, this.keyTokens]) {
       // The registry only needs name, help, type and get(); see lib/lean-metrics.ts.
       this.registry.registerMetric(m as unknown as Metric)
     }
@@ -62,6 +68,17 @@ export class GatewayMetrics {
 
   firstToken (model: string, seconds: number): void {
     this.ttft.with(model).observe(seconds)
+  }
+
+  /** A key's spend: a label per key id, bounded however many keys a reload brings. */
+  keyUsage (keyId: string, usage: Usage, costUsd: number): void {
+    let key = keyId
+    if (!this.keyLabels.has(key)) {
+      if (this.keyLabels.size >= MAX_KEY_LABELS) key = 'other'
+      else this.keyLabels.add(key)
+    }
+    this.keySpend.with(key).value += costUsd
+    this.keyTokens.with(key).value += usage.promptTokens + usage.completionTokens
   }
 
   usage (model: string, usage: Usage, costUsd: number): void {

@@ -22,6 +22,14 @@ const gatewayMetrics = new Set([
   'llm_gateway_cache_saved_tokens_total',
   'llm_gateway_cache_saved_cost_usd_total',
   'llm_gateway_upstream_cooldown_seconds',
+  'llm_gateway_key_cost_usd_total',
+  'llm_gateway_key_tokens_total',
+  'llm_gateway_config_info',
+  'llm_gateway_redis_errors_total',
+  'llm_gateway_limit_reservations_total',
+  'llm_gateway_limit_refunded_tokens_total',
+  'llm_gateway_limit_overrun_tokens_total',
+  'llm_gateway_limit_refunded_usd_total',
   ...['llm_gateway_request_duration_seconds', 'llm_gateway_upstream_duration_seconds', 'llm_gateway_time_to_first_token_seconds']
     .flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`])
 ])
