@@ -24,7 +24,7 @@ trap 'rm -f "$log"' EXIT
 status=0
 # Unit and integration tests in parallel; the stack-level tests one at a time (each runs a whole stack).
 echo "== unit + integration"
-npx tap --jobs=2 test/unit test/integration test/resilience test/limits test/governance/*.test.ts test/perf/*.test.ts test/*.test.ts 2>&1 | tee -a "$log" || status=1
+npx tap --jobs=2 test/unit test/integration test/resilience test/limits test/surfaces/*.test.ts test/mock-upstream/*.test.ts test/governance/*.test.ts test/perf/*.test.ts test/*.test.ts 2>&1 | tee -a "$log" || status=1
 echo "== stack"
 npx tap --jobs=1 test/stack test/observability test/deploy 2>&1 | tee -a "$log" || status=1
 
@@ -33,7 +33,7 @@ if [ "${TEST_NODE24:-0}" = "1" ]; then
   node24=$(npm exec --yes --package=node@24 -- node -e 'console.log(process.execPath)' 2>/dev/null | tail -n 1)
   if [ -x "$node24" ]; then
     echo "== unit + integration on $("$node24" --version)"
-    "$node24" node_modules/.bin/tap --jobs=2 test/unit test/integration test/resilience test/limits test/governance/*.test.ts test/perf/*.test.ts test/*.test.ts 2>&1 | tee -a "$log" || status=1
+    "$node24" node_modules/.bin/tap --jobs=2 test/unit test/integration test/resilience test/limits test/surfaces/*.test.ts test/mock-upstream/*.test.ts test/governance/*.test.ts test/perf/*.test.ts test/*.test.ts 2>&1 | tee -a "$log" || status=1
   else
     echo "could not install node@24 from the npm registry" >&2
     status=1
