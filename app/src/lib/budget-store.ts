@@ -47,24 +47,36 @@ export const msToNextDay = (now = Date.now()): number => DAY - (now % DAY)
 // Check and add in one step, so concurrent requests on any replica see each other's reservations.
 // KEYS: tokens window, spend day. ARGV: tokens, micro-USD, tpm limit, micro-USD limit, TTLs (ms).
 // Returns {status, tokens, spend}: 0 admitted (counters after adding), 1 tokens full, 2 budget spent.
+// Three commands a call in steady state (MGET, INCRBY, INCRBY): a counter gets its TTL once, when
+// the window's first reservation creates it (SET … PX); a zero amount on a live counter is skipped.
+// A counter is created even for a zero amount, so the settle after it has a window to land in.
 const RESERVE = `
-local t = tonumber(redis.call('GET', KEYS[1]) or '0')
-local s = tonumber(redis.call('GET', KEYS[2]) or '0')
+local v = redis.call('MGET', KEYS[1], KEYS[2])
+local t = tonumber(v[1] or '0')
+local s = tonumber(v[2] or '0')
 local tpm = tonumber(ARGV[3])
 local lim = tonumber(ARGV[4])
 if tpm > 0 and t >= tpm then return {1, t, s} end
 if lim > 0 and s >= lim then return {2, t, s} end
-t = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-s = redis.call('INCRBY', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+local function add (i, now, ttl)
+  local n = tonumber(ARGV[i])
+  if not v[i] then
+    redis.call('SET', KEYS[i], n, 'PX', ttl)
+    return n
+  end
+  if n == 0 then return now end
+  return redis.call('INCRBY', KEYS[i], n)
+end
+t = add(1, t, ARGV[5])
+s = add(2, s, ARGV[6])
 return {0, t, s}`
 
 // A window that has expired meanwhile is left alone: a late settle must not create a counter
 // without a TTL (a stream that outlived its minute settles into a window nobody reads any more).
+// A zero difference costs no command.
 const SETTLE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[1]) end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], ARGV[2]) end
+if ARGV[1] ~= '0' and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[1]) end
+if ARGV[2] ~= '0' and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], ARGV[2]) end
 return 0`
 
 type ScriptRedis = Redis & {

@@ -13,9 +13,14 @@ export type UsageCounts = Record<UsageField, number>
 export interface UsageEntry { day: string, key: string, model: string, counts: UsageCounts }
 
 export interface UsageStore {
-  add: (day: string, key: string, model: string, counts: Partial<UsageCounts>) => Promise<void>
-  /** the buckets of these days, for one key or (undefined) every key seen on each day */
+  /** counted at once; written to Redis with the next flush */
+  add: (day: string, key: string, model: string, counts: Partial<UsageCounts>) => void
+  /** the buckets of these days, for one key or (undefined) every key seen on each day (this replica's adds included) */
   read: (days: readonly string[], key: string | undefined) => Promise<UsageEntry[]>
+  /** writes what was added and not yet written */
+  flush: () => Promise<void>
+  /** stops the flush timer and writes what is left */
+  close: () => Promise<void>
 }
 
 export const emptyCounts = (): UsageCounts => Object.fromEntries(USAGE_FIELDS.map((f) => [f, 0])) as UsageCounts
@@ -47,20 +52,87 @@ function entriesOf (day: string, key: string, hash: Record<string, string>): Usa
   return [...byModel].map(([model, counts]) => ({ day, key, model, counts }))
 }
 
-export class RedisUsageStore implements UsageStore {
-  constructor (private readonly redis: Redis, private readonly retentionDays: number, private readonly prefix = 'llm-gw:usage:') {}
+/** Redis commands of one bucket's write beyond its HINCRBYs: EXPIRE of the hash, SADD and EXPIRE of the day's key set. */
+export const BUCKET_WRITE_OVERHEAD = 3
 
-  async add (day: string, key: string, model: string, counts: Partial<UsageCounts>): Promise<void> {
+/**
+ * Buckets in Redis, added up in process and written in one pipeline every `flushMs` (and on
+ * `flush()`): a request costs no Redis command of its own, and a second of traffic costs one
+ * HINCRBY per key, model and count that moved. Another replica's reads see a replica's counts at
+ * most `flushMs` late; this replica's own reads flush first, so they are exact.
+ */
+export class RedisUsageStore implements UsageStore {
+  /** hash name → the day's key set, the key, and `<count>:<model>` → amount not yet written */
+  private pending = new Map<string, { set: string, key: string, fields: Map<string, number> }>()
+  private writing: Promise<void> | undefined
+  private readonly timer: NodeJS.Timeout
+  /** pipelines written so far (the performance guard counts commands per write) */
+  writes = 0
+
+  constructor (
+    private readonly redis: Redis,
+    private readonly retentionDays: number,
+    private readonly onError: (err: Error) => void,
+    flushMs = 1000,
+    private readonly prefix = 'llm-gw:usage:'
+  ) {
+    this.timer = setInterval(() => { void this.flush() }, flushMs)
+    this.timer.unref()
+  }
+
+  add (day: string, key: string, model: string, counts: Partial<UsageCounts>): void {
     const hash = `${this.prefix}${day}:${key}`
-    const keys = `${this.prefix}keys:${day}`
-    // Kept for the retention period after the day ends.
-    const ttl = (this.retentionDays + 1) * 86_400
-    const m = this.redis.multi()
-    for (const [field, n] of Object.entries(counts)) if (n !== 0) m.hincrby(hash, `${field}:${model}`, Math.round(n))
-    await m.expire(hash, ttl).sadd(keys, key).expire(keys, ttl).exec()
+    let bucket = this.pending.get(hash)
+    if (bucket === undefined) {
+      bucket = { set: `${this.prefix}keys:${day}`, key, fields: new Map() }
+      this.pending.set(hash, bucket)
+    }
+    const fields = bucket.fields
+    for (const field in counts) {
+      const n = counts[field as UsageField]
+      if (n === undefined || n === 0) continue
+      const name = `${field}:${model}`
+      fields.set(name, (fields.get(name) ?? 0) + Math.round(n))
+    }
+  }
+
+  /**
+   * Writes what was added since the last write, in one pipeline; resolves once it (and any write
+   * still under way) is done. While Redis is not connected the counts wait for the next tick.
+   */
+  async flush (): Promise<void> {
+    const before = this.writing
+    if (this.pending.size > 0 && this.redis.status === 'ready') {
+      const batch = this.pending
+      this.pending = new Map()
+      // Kept for the retention period after the day ends.
+      const ttl = (this.retentionDays + 1) * 86_400
+      const p = this.redis.pipeline()
+      const sets = new Set<string>()
+      for (const [hash, { set, key, fields }] of batch) {
+        for (const [name, n] of fields) p.hincrby(hash, name, n)
+        p.expire(hash, ttl)
+        p.sadd(set, key)
+        if (!sets.has(set)) { sets.add(set); p.expire(set, ttl) }
+      }
+      this.writes++
+      const done = p.exec().then((results) => {
+        const failed = results?.find(([err]) => err !== null)
+        if (failed !== undefined) this.onError(failed[0] as Error)
+      }, (err: Error) => { this.onError(err) })
+      const writing: Promise<void> = Promise.all([before, done]).then(() => { if (this.writing === writing) this.writing = undefined })
+      this.writing = writing
+    }
+    await this.writing
+  }
+
+  async close (): Promise<void> {
+    clearInterval(this.timer)
+    await this.flush()
   }
 
   async read (days: readonly string[], key: string | undefined): Promise<UsageEntry[]> {
+    await this.flush()
     const pairs: Array<[string, string]> = []
     if (key !== undefined) {
       for (const day of days) pairs.push([day, key])
@@ -79,7 +151,7 @@ export class MemoryUsageStore implements UsageStore {
 
   constructor (private readonly retentionDays: number) {}
 
-  async add (day: string, key: string, model: string, counts: Partial<UsageCounts>): Promise<void> {
+  add (day: string, key: string, model: string, counts: Partial<UsageCounts>): void {
     const id = `${day}:${key}`
     const hash = this.buckets.get(id) ?? {}
     for (const [field, n] of Object.entries(counts)) hash[`${field}:${model}`] = String(Number(hash[`${field}:${model}`] ?? 0) + Math.round(n))
@@ -87,6 +159,9 @@ export class MemoryUsageStore implements UsageStore {
     const oldest = utcDay(Date.now() - this.retentionDays * 86_400_000)
     for (const k of this.buckets.keys()) if (k.slice(0, 10) < oldest) this.buckets.delete(k)
   }
+
+  async flush (): Promise<void> {}
+  async close (): Promise<void> {}
 
   async read (days: readonly string[], key: string | undefined): Promise<UsageEntry[]> {
     const wanted = new Set(days)

@@ -14,8 +14,13 @@ declare module 'fastify' {
 
 export default fp(async function accounting (app) {
   const retention = app.gatewayConfig.usageRetentionDays
-  const usageStore: UsageStore = app.redis === undefined ? new MemoryUsageStore(retention) : new RedisUsageStore(app.redis, retention)
+  // Buckets are added up in process and written once a second: no Redis command per request.
+  const usageStore: UsageStore = app.redis === undefined
+    ? new MemoryUsageStore(retention)
+    : new RedisUsageStore(app.redis, retention, (err) => { app.redisFailed('usage', err) })
   app.decorate('usageStore', usageStore)
+  // Registered after redis, so this runs before the connection closes.
+  app.addHook('onClose', async () => { await usageStore.close() })
 
   // The request line is info level; at warn and above skip building it at all.
   const logRequests = ['info', 'debug', 'trace'].includes(app.log.level)
@@ -64,7 +69,7 @@ export default fp(async function accounting (app) {
       if (cacheHit) counts.cache_hits = 1
       if (status === 429) counts.rate_limited = 1
       else if (status >= 400) counts.errors = 1
-      usageStore.add(utcDay(Date.now()), ctx.key.id, ctx.model, counts).catch((err: Error) => { app.redisFailed('usage', err) })
+      usageStore.add(utcDay(Date.now()), ctx.key.id, ctx.model, counts)
     }
     if (!logRequests) return
     const u = ctx.usage

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { hashKey } from '../../src/lib/keys.js'
 import { chatBody } from '../support/gateway.js'
 import { repoDir, startMock } from '../support/procs.js'
+import { waitFor } from '../support/wait.js'
 import { postJson, startRedis, startReplicas, type Replica } from './support.js'
 
 const KEY = 'sk-gw-governance-usage'
@@ -70,6 +71,13 @@ t.test('usage API totals equal what the upstream reported', async (t) => {
     const res = await fetch(`${r.metricsUrl.replace(/\/metrics$/, '')}/admin/usage?${query}`, { headers: { authorization: `Bearer ${token}` } })
     return { status: res.status, body: await res.json() as Record<string, unknown> }
   }
+  // Each replica writes its buckets once a second (a replica's own reads are exact at once):
+  // poll until the other replicas' last writes have landed.
+  const landed = async (): Promise<boolean> => {
+    const all = await admin('group_by=key')
+    return (all.body.data as Array<{ key: string, requests: number }>).map((r) => `${r.key}:${r.requests}`).join() === `other:1,team-a:${statuses.length}`
+  }
+  t.ok(await waitFor(landed, 15_000, 100), 'every replica\'s counts reach the usage API within its write interval')
   const day = await admin('key=team-a&group_by=day', ADMIN, replicas[1])
   t.equal(day.status, 200)
   const total = day.body.total as Record<string, number>

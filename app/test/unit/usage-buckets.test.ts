@@ -10,9 +10,9 @@ t.test('days between two UTC days, inclusive', async (t) => {
 t.test('buckets are summed by day, model or key', async (t) => {
   const store = new MemoryUsageStore(30)
   const today = utcDay(Date.now())
-  await store.add(today, 'a', 'gpt-4.1', { requests: 1, prompt_tokens: 10, completion_tokens: 5, cost_micro_usd: 60 })
-  await store.add(today, 'a', 'deepseek-v3.2', { requests: 2, prompt_tokens: 4, rate_limited: 1 })
-  await store.add(today, 'b', 'gpt-4.1', { requests: 1, errors: 1 })
+  store.add(today, 'a', 'gpt-4.1', { requests: 1, prompt_tokens: 10, completion_tokens: 5, cost_micro_usd: 60 })
+  store.add(today, 'a', 'deepseek-v3.2', { requests: 2, prompt_tokens: 4, rate_limited: 1 })
+  store.add(today, 'b', 'gpt-4.1', { requests: 1, errors: 1 })
   const a = await store.read([today], 'a')
   const byModel = groupUsage(a, 'model')
   t.same(byModel.rows.map((r) => r.group), ['deepseek-v3.2', 'gpt-4.1'])
