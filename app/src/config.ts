@@ -1,11 +1,12 @@
-// The one place that reads the environment: every setting typed, validated, with its default.
+// The one place that reads the environment: the declared variables (config-vars.ts) read and
+// checked, the checks that span several of them, and the files they name (keys, models, token).
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { envValue, readVars, type Env } from './config-vars.js'
 import { parseKeyList, type GatewayKey } from './lib/keys.js'
 import { parseModelCatalog, type MessagesAuth, type ModelCatalog } from './lib/models.js'
 
 export const DEFAULT_MODELS_FILE = fileURLToPath(new URL('../models.json', import.meta.url))
-export const DEFAULT_UPSTREAM_BASE_URL = 'https://api.holysheep.ai/v1'
 
 export interface UpstreamConfig {
   name: string
@@ -75,11 +76,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
-
-export function splitUrl (name: string, raw: string): { origin: string, basePath: string } {
+function splitUrl (name: string, raw: string): { origin: string, basePath: string } {
   const url = new URL(raw)
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${name} must be an http(s) URL`)
   if (url.username !== '' || url.password !== '') throw new Error(`${name} must not carry credentials; use the API key variable`)
@@ -90,20 +87,14 @@ export function splitUrl (name: string, raw: string): { origin: string, basePath
  * The gateway keys from GATEWAY_KEYS and GATEWAY_KEYS_FILE, checked against the model catalog.
  * Problems are appended to `problems`; the keys are only usable when none were added.
  */
-export function loadKeys (env: Env, catalog: ModelCatalog | undefined, problems: string[]): GatewayKey[] {
-  const get = (name: string): string | undefined => {
-    const v = env[name]
-    return v === undefined || v.trim() === '' ? undefined : v.trim()
-  }
+function loadKeys (inline: string | undefined, keysFile: string | undefined, catalog: ModelCatalog | undefined, problems: string[]): GatewayKey[] {
   const before = problems.length
   const keys: GatewayKey[] = []
   try {
-    const inline = get('GATEWAY_KEYS')
     if (inline !== undefined) keys.push(...parseKeyList(inline, 'comma'))
   } catch (err) {
     problems.push(`GATEWAY_KEYS: ${(err as Error).message}`)
   }
-  const keysFile = get('GATEWAY_KEYS_FILE')
   if (keysFile !== undefined) {
     try {
       const fromFile = parseKeyList(readFileSync(keysFile, 'utf8'), 'line')
@@ -139,48 +130,12 @@ export function readAdminToken (file: string): string {
 /** Reads and validates the configuration; throws ConfigError naming every bad variable. */
 export function loadConfig (env: Env = process.env): Config {
   const problems: string[] = []
-  const get = (name: string): string | undefined => {
-    const v = env[name]
-    return v === undefined || v.trim() === '' ? undefined : v.trim()
-  }
-  const int = (name: string, def: number, min: number, max: number): number => {
-    const raw = get(name)
-    if (raw === undefined) return def
-    const n = Number(raw)
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw.slice(0, 40)}")`)
-      return def
-    }
-    return n
-  }
-  const num = (name: string, def: number): number => {
-    const raw = get(name)
-    if (raw === undefined) return def
-    const n = Number(raw)
-    if (!Number.isFinite(n) || n < 0) {
-      problems.push(`${name} must be a number ≥ 0 (got "${raw.slice(0, 40)}")`)
-      return def
-    }
-    return n
-  }
-  const bool = (name: string, def: boolean): boolean => {
-    const raw = get(name)
-    if (raw === undefined) return def
-    if (/^(1|true|yes|on)$/i.test(raw)) return true
-    if (/^(0|false|no|off)$/i.test(raw)) return false
-    problems.push(`${name} must be true or false (got "${raw.slice(0, 40)}")`)
-    return def
-  }
+  const v = readVars(env, problems)
 
-  const port = int('PORT', 8080, 0, 65535)
-  const metricsPort = int('METRICS_PORT', 9091, 0, 65535)
-  if (port === metricsPort && port !== 0) problems.push('METRICS_PORT must differ from PORT (metrics stay on an internal port)')
-
-  const logLevel = get('LOG_LEVEL') ?? 'info'
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+  if (v.PORT === v.METRICS_PORT && v.PORT !== 0) problems.push('METRICS_PORT must differ from PORT (metrics stay on an internal port)')
 
   let catalog: ModelCatalog | undefined
-  const modelsFile = get('MODELS_FILE') ?? DEFAULT_MODELS_FILE
+  const modelsFile = v.MODELS_FILE ?? DEFAULT_MODELS_FILE
   try {
     catalog = parseModelCatalog(JSON.parse(readFileSync(modelsFile, 'utf8')))
   } catch (err) {
@@ -189,17 +144,16 @@ export function loadConfig (env: Env = process.env): Config {
 
   const upstreams: UpstreamConfig[] = []
   try {
-    const { origin, basePath } = splitUrl('UPSTREAM_BASE_URL', get('UPSTREAM_BASE_URL') ?? DEFAULT_UPSTREAM_BASE_URL)
-    const messagesAuth = get('UPSTREAM_MESSAGES_AUTH') ?? 'x-api-key'
-    if (messagesAuth !== 'x-api-key' && messagesAuth !== 'bearer') problems.push('UPSTREAM_MESSAGES_AUTH must be x-api-key or bearer')
-    upstreams.push({ name: 'default', origin, basePath, apiKey: get('UPSTREAM_API_KEY') ?? '', messages: bool('UPSTREAM_MESSAGES', true), messagesAuth: messagesAuth === 'bearer' ? 'bearer' : 'x-api-key' })
+    const { origin, basePath } = splitUrl('UPSTREAM_BASE_URL', v.UPSTREAM_BASE_URL)
+    upstreams.push({ name: 'default', origin, basePath, apiKey: v.UPSTREAM_API_KEY, messages: v.UPSTREAM_MESSAGES, messagesAuth: v.UPSTREAM_MESSAGES_AUTH })
   } catch (err) {
     problems.push(`UPSTREAM_BASE_URL: ${(err as Error).message}`)
   }
+  // The models file's extra upstreams name the variable that holds each one's key.
   for (const extra of catalog?.upstreams ?? []) {
     try {
       const { origin, basePath } = splitUrl(`upstreams.${extra.name}.base_url`, extra.baseUrl)
-      const apiKey = get(extra.apiKeyEnv)
+      const apiKey = envValue(env, extra.apiKeyEnv)
       if (apiKey === undefined) problems.push(`${extra.apiKeyEnv} must hold the API key of upstream "${extra.name}"`)
       upstreams.push({ name: extra.name, origin, basePath, apiKey: apiKey ?? '', messages: extra.messages, messagesAuth: extra.messagesAuth })
     } catch (err) {
@@ -207,9 +161,9 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
-  const keys = loadKeys(env, catalog, problems)
+  const keys = loadKeys(v.GATEWAY_KEYS, v.GATEWAY_KEYS_FILE, catalog, problems)
 
-  const corsOrigins = (get('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '')
+  const corsOrigins = v.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '')
   for (const o of corsOrigins) {
     if (o === '*') continue
     try {
@@ -219,73 +173,65 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
-  const limitsOnRedisDown = get('LIMITS_ON_REDIS_DOWN') ?? 'open'
-  if (limitsOnRedisDown !== 'open' && limitsOnRedisDown !== 'closed') problems.push('LIMITS_ON_REDIS_DOWN must be open or closed')
-  const adminTokenFile = get('ADMIN_TOKEN_FILE')
-  if (adminTokenFile !== undefined) {
+  if (v.ADMIN_TOKEN_FILE !== undefined) {
     try {
-      readAdminToken(adminTokenFile)
+      readAdminToken(v.ADMIN_TOKEN_FILE)
     } catch (err) {
-      problems.push(`ADMIN_TOKEN_FILE (${adminTokenFile}): ${(err as Error).message}`)
+      problems.push(`ADMIN_TOKEN_FILE (${v.ADMIN_TOKEN_FILE}): ${(err as Error).message}`)
     }
   }
 
-  const idempotencyInFlight = get('IDEMPOTENCY_IN_FLIGHT') ?? 'wait'
-  if (idempotencyInFlight !== 'wait' && idempotencyInFlight !== '409') problems.push('IDEMPOTENCY_IN_FLIGHT must be wait or 409')
+  if (v.REDIS_URL !== undefined && !/^rediss?:\/\//.test(v.REDIS_URL)) problems.push('REDIS_URL must start with redis:// or rediss://')
 
-  const redisUrl = get('REDIS_URL')
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://')
-
-  const config: Config = {
-    host: get('HOST') ?? '0.0.0.0',
-    port,
-    metricsHost: get('METRICS_HOST') ?? '0.0.0.0',
-    metricsPort,
+  if (problems.length > 0) throw new ConfigError(problems)
+  return {
+    host: v.HOST,
+    port: v.PORT,
+    metricsHost: v.METRICS_HOST,
+    metricsPort: v.METRICS_PORT,
     upstreams,
     timeouts: {
-      connectMs: int('UPSTREAM_CONNECT_TIMEOUT_MS', 5000, 1, 600_000),
-      headersMs: int('UPSTREAM_HEADERS_TIMEOUT_MS', 300_000, 1, 3_600_000),
-      idleMs: int('UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1, 3_600_000),
-      totalMs: int('UPSTREAM_TOTAL_TIMEOUT_MS', 0, 0, 86_400_000)
+      connectMs: v.UPSTREAM_CONNECT_TIMEOUT_MS,
+      headersMs: v.UPSTREAM_HEADERS_TIMEOUT_MS,
+      idleMs: v.UPSTREAM_IDLE_TIMEOUT_MS,
+      totalMs: v.UPSTREAM_TOTAL_TIMEOUT_MS
     },
-    upstreamMaxConnections: int('UPSTREAM_MAX_CONNECTIONS', 256, 1, 65_536),
-    breaker: { failures: int('UPSTREAM_BREAKER_FAILURES', 5, 0, 1_000_000), cooldownMs: int('UPSTREAM_BREAKER_COOLDOWN_MS', 10_000, 1, 3_600_000) },
+    upstreamMaxConnections: v.UPSTREAM_MAX_CONNECTIONS,
+    breaker: { failures: v.UPSTREAM_BREAKER_FAILURES, cooldownMs: v.UPSTREAM_BREAKER_COOLDOWN_MS },
     keys,
     catalog: catalog ?? parseModelCatalog({ models: [{ id: 'unused' }] }),
-    modelsPassthrough: bool('MODELS_PASSTHROUGH', false),
+    modelsPassthrough: v.MODELS_PASSTHROUGH,
     corsOrigins,
-    redisUrl,
-    rateLimitRpm: int('RATE_LIMIT_RPM', 600, 1, 1_000_000_000),
-    rateLimitTpm: int('RATE_LIMIT_TPM', 0, 0, 1_000_000_000_000),
-    budgetUsdPerDay: num('BUDGET_USD_PER_DAY', 0),
-    bodyLimitBytes: int('BODY_LIMIT_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
-    shutdownDrainMs: int('SHUTDOWN_DRAIN_MS', 0, 0, 600_000),
-    logLevel,
-    trustProxy: get('TRUST_PROXY') ?? 'loopback,uniquelocal',
-    streamPingIntervalMs: int('STREAM_PING_INTERVAL_MS', 15_000, 0, 3_600_000),
-    readyCacheMs: int('READY_CACHE_MS', 5000, 0, 600_000),
-    idleReclaim: bool('IDLE_MEMORY_RECLAIM', true),
-    responsesAffinityTtlS: int('RESPONSES_AFFINITY_TTL_S', 30 * 86_400, 60, 365 * 86_400),
+    redisUrl: v.REDIS_URL,
+    rateLimitRpm: v.RATE_LIMIT_RPM,
+    rateLimitTpm: v.RATE_LIMIT_TPM,
+    budgetUsdPerDay: v.BUDGET_USD_PER_DAY,
+    bodyLimitBytes: v.BODY_LIMIT_BYTES,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    shutdownDrainMs: v.SHUTDOWN_DRAIN_MS,
+    logLevel: v.LOG_LEVEL,
+    trustProxy: v.TRUST_PROXY,
+    streamPingIntervalMs: v.STREAM_PING_INTERVAL_MS,
+    readyCacheMs: v.READY_CACHE_MS,
+    idleReclaim: v.IDLE_MEMORY_RECLAIM,
+    responsesAffinityTtlS: v.RESPONSES_AFFINITY_TTL_S,
     cache: {
-      ttlS: int('CACHE_TTL_S', 3600, 1, 30 * 86_400),
-      maxEntryBytes: int('CACHE_MAX_ENTRY_BYTES', 1024 * 1024, 1024, 512 * 1024 * 1024),
-      maxTotalBytes: int('CACHE_MAX_TOTAL_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
-      lockWaitMs: int('CACHE_LOCK_WAIT_MS', 60_000, 100, 3_600_000),
-      chargeHits: bool('CACHE_HITS_CHARGED', false)
+      ttlS: v.CACHE_TTL_S,
+      maxEntryBytes: v.CACHE_MAX_ENTRY_BYTES,
+      maxTotalBytes: v.CACHE_MAX_TOTAL_BYTES,
+      lockWaitMs: v.CACHE_LOCK_WAIT_MS,
+      chargeHits: v.CACHE_HITS_CHARGED
     },
     idempotency: {
-      ttlS: int('IDEMPOTENCY_TTL_S', 86_400, 1, 30 * 86_400),
-      inFlight: idempotencyInFlight === '409' ? 'conflict' : 'wait',
-      waitMs: int('IDEMPOTENCY_WAIT_MS', 60_000, 100, 3_600_000),
-      maxBytes: int('IDEMPOTENCY_MAX_BYTES', 4 * 1024 * 1024, 1024, 512 * 1024 * 1024)
+      ttlS: v.IDEMPOTENCY_TTL_S,
+      inFlight: v.IDEMPOTENCY_IN_FLIGHT === '409' ? 'conflict' : 'wait',
+      waitMs: v.IDEMPOTENCY_WAIT_MS,
+      maxBytes: v.IDEMPOTENCY_MAX_BYTES
     },
-    cooldownMaxMs: int('UPSTREAM_COOLDOWN_MAX_MS', 300_000, 1000, 86_400_000),
-    limitsOnRedisDown: limitsOnRedisDown === 'closed' ? 'closed' : 'open',
-    limitsReserveOutputTokens: int('LIMITS_RESERVE_OUTPUT_TOKENS', 1024, 0, 10_000_000),
-    usageRetentionDays: int('USAGE_RETENTION_DAYS', 90, 1, 3660),
-    adminTokenFile
+    cooldownMaxMs: v.UPSTREAM_COOLDOWN_MAX_MS,
+    limitsOnRedisDown: v.LIMITS_ON_REDIS_DOWN,
+    limitsReserveOutputTokens: v.LIMITS_RESERVE_OUTPUT_TOKENS,
+    usageRetentionDays: v.USAGE_RETENTION_DAYS,
+    adminTokenFile: v.ADMIN_TOKEN_FILE
   }
-  if (problems.length > 0) throw new ConfigError(problems)
-  return config
 }
