@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // The whole stack on loopback without Docker, from the project's own config files: Redis, the
 // mock upstream, N supervised gateway replicas, nginx rendered from nginx/templates, and
 // optionally Prometheus. Used by `make stack-native`, the stack tests and the benchmarks.
@@ -17,24 +18,29 @@
 // user says so (a prompt on a terminal, --replace-logs otherwise).
 import { spawn, execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pidAlive, sleep, waitUntil } from './lib/procs.mjs'
+import { readJson, writeJsonAtomic } from './lib/stack-files.mjs'
+
+/** @typedef {import('./lib/stack-files.mjs').StackState} StackState */
+/** @typedef {import('./lib/stack-files.mjs').StackOptions} StackOptions */
+/** @typedef {import('./lib/stack-files.mjs').StackKey} StackKey */
 
 const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const appDir = join(repoDir, 'app')
 const selfPath = fileURLToPath(import.meta.url)
 
-const OPTIONS = {
+const OPTIONS = /** @type {const} */ ({
   dir: { type: 'string', default: join(repoDir, '.stack') },
   replicas: { type: 'string', default: '3' },
   prometheus: { type: 'boolean', default: false },
   'scrape-interval': { type: 'string' },
   rpm: { type: 'string', default: '600' },
-  key: { type: 'string', multiple: true, default: [] },
+  key: { type: 'string', multiple: true, default: /** @type {string[]} */ ([]) },
   'body-limit': { type: 'string', default: '10485760' },
   'cors-origins': { type: 'string', default: '' },
   'edge-rate': { type: 'string', default: '20r/s' },
@@ -42,13 +48,14 @@ const OPTIONS = {
   'edge-conn': { type: 'string', default: '64' },
   'nginx-workers': { type: 'string', default: 'auto' },
   'log-level': { type: 'string', default: 'info' },
-  env: { type: 'string', multiple: true, default: [] },
-  'mock-env': { type: 'string', multiple: true, default: [] },
+  env: { type: 'string', multiple: true, default: /** @type {string[]} */ ([]) },
+  'mock-env': { type: 'string', multiple: true, default: /** @type {string[]} */ ([]) },
   timeout: { type: 'string', default: '30000' },
   'owner-pid': { type: 'string' },
   'replace-logs': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false }
-}
+})
+/** @typedef {ReturnType<typeof parseArgs<{ options: typeof OPTIONS, allowPositionals: true, tokens: true }>>['values']} Values */
 
 const USAGE = `usage: node scripts/stack-native.mjs <up|down|reload|status> [--dir DIR] [options]
   --dir DIR              where state, logs, certs and temp files live (default .stack/)
@@ -70,26 +77,28 @@ const USAGE = `usage: node scripts/stack-native.mjs <up|down|reload|status> [--d
   --owner-pid PID        stop the stack by itself when this process exits (for tests)
   --replace-logs         delete DIR/logs of an earlier run without asking`
 
+/**
+ * @param {string} message
+ * @returns {never}
+ */
 function fail (message) {
   process.stderr.write(`stack-native: ${message}\n`)
   process.exit(1)
 }
 
-function readJson (path) {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'))
-  } catch {
-    return undefined
-  }
-}
+/**
+ * The stack's state.json in `dir`, if there is one.
+ * @param {string} dir
+ * @returns {StackState | undefined}
+ */
+const readState = (dir) => /** @type {StackState | undefined} */ (readJson(join(dir, 'state.json')))
 
-function writeJsonAtomic (path, value) {
-  const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 })
-  renameSync(tmp, path)
-}
-
+/**
+ * @param {string[]} list
+ * @param {string} flag
+ */
 function parseKv (list, flag) {
+  /** @type {Record<string, string>} */
   const out = {}
   for (const item of list) {
     const eq = item.indexOf('=')
@@ -99,27 +108,42 @@ function parseKv (list, flag) {
   return out
 }
 
+/**
+ * @param {string} value
+ * @param {string} flag
+ */
 function positiveInt (value, flag) {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1) fail(`${flag} must be a positive integer, got "${value}"`)
   return n
 }
 
+/**
+ * @param {string} spec
+ * @returns {StackKey}
+ */
 function makeKey (spec) {
   const [id, ...opts] = spec.trim().split(/\s+/)
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id ?? '')) fail(`--key "${spec}": bad key id`)
   const key = 'sk-gw-' + randomBytes(24).toString('base64url')
   const hash = createHash('sha256').update(key).digest('hex')
-  return { id, key, options: opts.join(' '), entry: [`${id}:${hash}`, ...opts].join(' ') }
+  return { id: id ?? '', key, options: opts.join(' '), entry: [`${id}:${hash}`, ...opts].join(' ') }
 }
 
 /** Names whose values are credentials: kept out of options.json and state.json. */
 const SECRET_NAME = /KEY|TOKEN|SECRET|PASSWORD/i
+/** @param {Record<string, string>} env */
 const publicEnv = (env) => Object.fromEntries(Object.entries(env).filter(([k]) => !SECRET_NAME.test(k)))
+/** @param {Record<string, string>} env */
 const secretEnv = (env) => Object.fromEntries(Object.entries(env).filter(([k]) => SECRET_NAME.test(k)))
 
-/** An earlier run's logs are the user's: replaced only on --replace-logs or a "y" at a prompt. */
+/**
+ * An earlier run's logs are the user's: replaced only on --replace-logs or a "y" at a prompt.
+ * @param {string} logsDir
+ * @param {boolean} replace
+ */
 async function confirmReplaceLogs (logsDir, replace) {
+  /** @type {string[]} */
   let files = []
   try { files = readdirSync(logsDir) } catch {}
   if (files.length === 0 || replace) return
@@ -133,10 +157,11 @@ async function confirmReplaceLogs (logsDir, replace) {
 // ---------------------------------------------------------------------------------------------
 // up: prepare DIR, start the supervisor detached, wait for it to report ready or failed.
 
+/** @param {Values} values */
 async function up (values) {
   const dir = resolve(values.dir)
   const statePath = join(dir, 'state.json')
-  const previous = readJson(statePath)
+  const previous = readState(dir)
   if (previous !== undefined && pidAlive(previous.supervisorPid)) {
     fail(`a stack is already running in ${dir} (supervisor pid ${previous.supervisorPid}); run: node scripts/stack-native.mjs down --dir ${dir}`)
   }
@@ -164,6 +189,7 @@ async function up (values) {
   rmSync(join(dir, 'logs'), { recursive: true, force: true })
   for (const sub of ['logs', 'nginx/run', 'redis', 'acme/.well-known/acme-challenge']) mkdirSync(join(dir, sub), { recursive: true })
   rmSync(statePath, { force: true })
+  /** @type {StackOptions} */
   const options = {
     replicas,
     timeoutMs,
@@ -199,17 +225,19 @@ async function up (values) {
 
   // Enough for every component's own timeout, in order.
   const deadline = Date.now() + timeoutMs * (4 + (values.prometheus ? 1 : 0)) + 10000
+  /** @type {StackState | undefined} */
   let state
   while (Date.now() < deadline) {
-    state = readJson(statePath)
+    state = readState(dir)
     if (state?.status === 'ready' || state?.status === 'failed') break
     if (!pidAlive(child.pid)) break
     await sleep(100)
   }
   if (state?.status !== 'ready') {
-    if (pidAlive(child.pid)) {
-      process.kill(child.pid, 'SIGTERM')
-      await waitUntil('supervisor exit', () => !pidAlive(child.pid), { timeoutMs: 30000 }).catch(() => {})
+    const pid = child.pid
+    if (pid !== undefined && pidAlive(pid)) {
+      process.kill(pid, 'SIGTERM')
+      await waitUntil('supervisor exit', () => !pidAlive(pid), { timeoutMs: 30000 }).catch(() => {})
     }
     const log = existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-30).join('\n') : ''
     fail(`the stack did not come up: ${state?.error ?? 'supervisor gave no answer'}\n--- ${logPath} (tail) ---\n${log}`)
@@ -217,6 +245,7 @@ async function up (values) {
   printSummary(state)
 }
 
+/** @param {StackState} state */
 function printSummary (state) {
   const key = state.keys[0]
   const lines = [
@@ -232,7 +261,7 @@ function printSummary (state) {
     '',
     'try:',
     `  curl --cacert ${state.ca} ${state.nginx.httpsUrl}/v1/chat/completions \\`,
-    `    -H 'Authorization: Bearer ${key.key}' -H 'Content-Type: application/json' \\`,
+    `    -H 'Authorization: Bearer ${key?.key}' -H 'Content-Type: application/json' \\`,
     '    -d \'{"model":"gpt-4.1","messages":[{"role":"user","content":"Hello"}]}\'',
     `stop: node scripts/stack-native.mjs down${state.dir === join(repoDir, '.stack') ? '' : ` --dir ${state.dir}`}`
   ]
@@ -242,6 +271,10 @@ function printSummary (state) {
 // ---------------------------------------------------------------------------------------------
 // down: stop the supervisor (which stops its children), then make sure every recorded pid is gone.
 
+/**
+ * @param {StackState | undefined} state
+ * @returns {number[]}
+ */
 function recordedPids (state) {
   const pids = []
   for (const p of [state?.nginx?.pid, state?.mock?.pid, state?.redis?.pid, state?.prometheus?.pid]) if (p) pids.push(p)
@@ -249,10 +282,11 @@ function recordedPids (state) {
   return pids
 }
 
+/** @param {Values} values */
 async function down (values) {
   const dir = resolve(values.dir)
   const statePath = join(dir, 'state.json')
-  const state = readJson(statePath)
+  const state = readState(dir)
   if (state === undefined) {
     process.stdout.write(`stack-native: no stack in ${dir}\n`)
     return
@@ -265,7 +299,7 @@ async function down (values) {
     })
   }
   // A supervisor that was killed cannot stop its children: do it from the recorded pids.
-  const latest = readJson(statePath) ?? state
+  const latest = readState(dir) ?? state
   const left = [...new Set([...recordedPids(state), ...recordedPids(latest)])].filter(pidAlive)
   for (const pid of left) { try { process.kill(pid, 'SIGTERM') } catch {} }
   await waitUntil('processes exit', () => left.every((p) => !pidAlive(p)), { timeoutMs: 10000 }).catch(() => {
@@ -281,24 +315,28 @@ async function down (values) {
 // ---------------------------------------------------------------------------------------------
 // reload: new edge settings → the supervisor re-renders nginx and reloads it gracefully.
 
+/**
+ * @param {Values} values
+ * @param {Set<string>} explicit the options given on the command line
+ */
 async function reload (values, explicit) {
   const dir = resolve(values.dir)
-  const state = readJson(join(dir, 'state.json'))
+  const state = readState(dir)
   if (state?.status !== 'ready' || !pidAlive(state.supervisorPid)) fail(`no running stack in ${dir}`)
-  const options = readJson(join(dir, 'options.json'))
+  const options = /** @type {StackOptions | undefined} */ (readJson(join(dir, 'options.json')))
+  if (options === undefined) fail(`no options.json in ${dir}`)
   if (explicit.has('edge-rate')) options.edge.rate = values['edge-rate']
   if (explicit.has('edge-burst')) options.edge.burst = values['edge-burst']
   if (explicit.has('edge-conn')) options.edge.conn = values['edge-conn']
   writeJsonAtomic(join(dir, 'options.json'), options)
   const before = state.nginx.generation
   process.kill(state.supervisorPid, 'SIGHUP')
-  let now
+  // A reload error ends the wait at once.
   await waitUntil('nginx reload', () => {
-    now = readJson(join(dir, 'state.json'))
-    if (now?.nginx?.reloadError) throw new Error(now.nginx.reloadError)
-    return now?.nginx?.generation > before
+    const now = readState(dir)
+    const reloadError = now?.nginx.reloadError
+    return reloadError !== undefined ? fail(reloadError) : (now?.nginx.generation ?? before) > before
   }, { timeoutMs: 30000 }).catch((err) => fail(err.message))
-  if (now.nginx.reloadError) fail(now.nginx.reloadError)
   process.stdout.write(`stack-native: nginx reloaded (edge ${options.edge.rate}, burst ${options.edge.burst}, conn ${options.edge.conn})\n`)
 }
 
@@ -317,7 +355,7 @@ async function main () {
     case 'down': return await down(values)
     case 'reload': return await reload(values, explicit)
     case 'status': {
-      const state = readJson(join(resolve(values.dir), 'state.json'))
+      const state = readState(resolve(values.dir))
       if (state === undefined) fail(`no stack in ${resolve(values.dir)}`)
       process.stdout.write(JSON.stringify(state, null, 2) + '\n')
       return

@@ -16,8 +16,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cd app
-echo "== typecheck"; npm run --silent typecheck && npx tsc -p ../bench/tsconfig.json || exit 1
-echo "== lint"; npm run --silent lint && (cd ../bench && ../app/node_modules/.bin/eslint --max-warnings 0 .) || exit 1
+# app/, then the JavaScript of scripts/ and bench/ (checkJs, with the app's compiler and linter).
+echo "== typecheck"; npm run --silent typecheck && npx tsc -p ../scripts/tsconfig.json && npx tsc -p ../bench/tsconfig.json || exit 1
+echo "== lint"; npm run --silent lint && (cd ../scripts && ../app/node_modules/.bin/eslint --max-warnings 0 .) && (cd ../bench && ../app/node_modules/.bin/eslint --max-warnings 0 .) || exit 1
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,3 +1,4 @@
+// @ts-check
 // Renders nginx/templates the way the official nginx image does, for the native stack: the
 // list-shaped values come from nginx/entrypoint/15-llm-gateway.envsh (run with sh, exactly as the
 // image's entrypoint sources it), then every ${NGINX_*} placeholder is replaced. nginx's own
@@ -9,7 +10,12 @@ import { dirname, join, relative } from 'node:path'
 const PLACEHOLDER = /\$\{(NGINX_[A-Z0-9_]+)\}/g
 const DERIVED = ['NGINX_UPSTREAM_SERVERS', 'NGINX_CORS_ORIGIN_MAP', 'NGINX_HTTPS_PORT_SUFFIX', 'NGINX_LISTEN_HTTP2', 'NGINX_HTTP2']
 
-/** Runs the entrypoint helper with `env` and returns the variables it derives. */
+/**
+ * Runs the entrypoint helper with `env` and returns the variables it derives.
+ * @param {string} envshPath
+ * @param {Record<string, string>} env
+ * @returns {Record<string, string>}
+ */
 export function deriveNginxEnv (envshPath, env) {
   const script = 'set -e; . "$0"; ' + DERIVED.map((name) => `printf '%s\\0' "$${name}"`).join('; ')
   let out
@@ -21,13 +27,19 @@ export function deriveNginxEnv (envshPath, env) {
       stdio: ['ignore', 'pipe', 'pipe']
     })
   } catch (err) {
-    throw new Error(`${envshPath} rejected the settings: ${String(err.stderr ?? err.message).trim()}`)
+    const e = /** @type {Error & { stderr?: string }} */ (err)
+    throw new Error(`${envshPath} rejected the settings: ${String(e.stderr ?? e.message).trim()}`)
   }
   const values = out.split('\0')
   return Object.fromEntries(DERIVED.map((name, i) => [name, values[i] ?? '']))
 }
 
+/**
+ * @param {string} dir
+ * @returns {string[]}
+ */
 function templateFiles (dir) {
+  /** @type {string[]} */
   const files = []
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name)
@@ -37,9 +49,13 @@ function templateFiles (dir) {
   return files
 }
 
-/** Replaces ${NGINX_*} placeholders; a placeholder with no value is an error, not an empty string. */
+/**
+ * Replaces ${NGINX_*} placeholders; a placeholder with no value is an error, not an empty string.
+ * @param {string} text
+ * @param {Record<string, string | undefined>} env
+ */
 export function substitute (text, env, where = 'template') {
-  return text.replace(PLACEHOLDER, (_, name) => {
+  return text.replace(PLACEHOLDER, (_, /** @type {string} */ name) => {
     const value = env[name]
     if (value === undefined) throw new Error(`${where}: ${name} is not set`)
     return value
@@ -49,9 +65,12 @@ export function substitute (text, env, where = 'template') {
 /**
  * Renders every `*.template` under `templatesDir` into `outDir` (same relative paths, suffix
  * dropped). Returns the rendered files' paths and the full variable set used.
+ * @param {{ templatesDir: string, envshPath: string, outDir: string, env: Record<string, string> }} opts
+ * @returns {{ files: string[], env: Record<string, string> }}
  */
 export function renderNginxTemplates ({ templatesDir, envshPath, outDir, env }) {
   const full = { ...env, ...deriveNginxEnv(envshPath, env) }
+  /** @type {string[]} */
   const written = []
   for (const file of templateFiles(templatesDir)) {
     const rel = relative(templatesDir, file).replace(/\.template$/, '')

@@ -1,3 +1,4 @@
+// @ts-check
 // Config files of the native stack's components, written into the stack's directory: Redis
 // (loopback, no persistence), nginx (the project's templates with loopback values), Prometheus
 // (the project's prometheus.yml adapted to loopback targets, rules kept).
@@ -6,7 +7,14 @@ import { join } from 'node:path'
 import { renderNginxTemplates } from './nginx-render.mjs'
 import { defaultPrometheusConfig, nativePrometheusConfig } from './prometheus-config.mjs'
 
-/** Writes redis.conf into `redisDir` and returns its path. */
+/** @typedef {import('./stack-files.mjs').StackState} StackState */
+/** @typedef {import('./stack-files.mjs').StackOptions} StackOptions */
+
+/**
+ * Writes redis.conf into `redisDir` and returns its path.
+ * @param {string} redisDir
+ * @param {number} port
+ */
 export function writeRedisConfig (redisDir, port) {
   const path = join(redisDir, 'redis.conf')
   writeFileSync(path, [
@@ -24,7 +32,10 @@ export function writeRedisConfig (redisDir, port) {
   return path
 }
 
-/** Renders nginx/templates into DIR/nginx/conf with the same variables compose sets, on loopback. */
+/**
+ * Renders nginx/templates into DIR/nginx/conf with the same variables compose sets, on loopback.
+ * @param {{ repoDir: string, dir: string, state: StackState, options: StackOptions }} where
+ */
 export function renderNativeNginx ({ repoDir, dir, state, options }) {
   const nginxDir = join(dir, 'nginx')
   rmSync(join(nginxDir, 'conf'), { recursive: true, force: true })
@@ -68,8 +79,10 @@ export function renderNativeNginx ({ repoDir, dir, state, options }) {
  * Writes DIR/prometheus/prometheus.yml: the project's file with the gateway job pointed at the
  * replicas' loopback metrics ports, and rules/ linked to the project's rules (rule_files are
  * relative to the config file). Returns the directory.
+ * @param {{ repoDir: string, dir: string, state: StackState, scrapeInterval: string | undefined, log: (msg: string) => void }} where
  */
 export function writePrometheusConfig ({ repoDir, dir, state, scrapeInterval, log }) {
+  if (state.prometheus === null) throw new Error('the stack runs no Prometheus')
   const promDir = join(dir, 'prometheus')
   mkdirSync(join(promDir, 'data'), { recursive: true })
   const targets = {

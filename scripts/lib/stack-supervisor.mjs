@@ -1,31 +1,28 @@
+// @ts-check
 // The native stack's supervisor: allocates loopback ports, starts every component in dependency
 // order (each must pass its readiness probe in time or the whole start fails and is undone),
 // restarts any that dies, reloads nginx on SIGHUP and stops everything on SIGTERM.
 import { execFileSync } from 'node:child_process'
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
-import { Supervised, freePorts, httpOk, pidAlive, redisPing, waitUntil } from './procs.mjs'
+import { childPids, freePorts, httpOk, pidAlive, redisPing, waitUntil } from './procs.mjs'
+import { Supervised } from './supervised.mjs'
 import { renderNativeNginx, writePrometheusConfig, writeRedisConfig } from './stack-configs.mjs'
+import { writeJsonAtomic } from './stack-files.mjs'
 
+/** @typedef {import('./stack-files.mjs').StackOptions} StackOptions */
+/** @typedef {import('./stack-files.mjs').StackState} StackState */
+
+/** @param {string} msg */
 const log = (msg) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`)
 
-function writeJsonAtomic (path, value) {
-  const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 })
-  renameSync(tmp, path)
-}
-
-/** nginx's worker pids: the master's children. */
-function childPids (pid) {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-  } catch {
-    return []
-  }
-}
-
+/**
+ * @param {string} dir
+ * @param {{ repoDir: string, appDir: string }} where
+ */
 export async function supervise (dir, { repoDir, appDir }) {
+  /** @type {StackOptions} */
   const options = JSON.parse(readFileSync(join(dir, 'options.json'), 'utf8'))
   // Credentials given with --env/--mock-env arrive in this process's environment, never in a file.
   const secrets = JSON.parse(process.env.STACK_NATIVE_SECRET_ENV ?? '{}')
@@ -38,11 +35,13 @@ export async function supervise (dir, { repoDir, appDir }) {
   const timeoutMs = options.timeoutMs
   const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? dir, LANG: 'C.UTF-8' }
 
-  const [redisPort, mockPort, httpPort, httpsPort, statusPort, promPort, ...replicaPorts] = await freePorts(6 + 2 * n)
-  const gatewayPorts = replicaPorts.slice(0, n)
-  const metricsPorts = replicaPorts.slice(n)
+  const ports = await freePorts(6 + 2 * n)
+  const [redisPort, mockPort, httpPort, httpsPort, statusPort, promPort] = /** @type {[number, number, number, number, number, number]} */ (ports.slice(0, 6))
+  const gatewayPorts = ports.slice(6, 6 + n)
+  const metricsPorts = ports.slice(6 + n)
   const upstreamKey = 'sk-mock-' + Math.random().toString(36).slice(2) + Date.now().toString(36)
 
+  /** @type {StackState} */
   const state = {
     status: 'starting',
     dir,
@@ -59,7 +58,7 @@ export async function supervise (dir, { repoDir, appDir }) {
       restarts: 0,
       port,
       url: `http://127.0.0.1:${port}`,
-      metricsPort: metricsPorts[i],
+      metricsPort: /** @type {number} */ (metricsPorts[i]),
       metricsUrl: `http://127.0.0.1:${metricsPorts[i]}/metrics`,
       log: join(logs, `gateway-${i + 1}.log`)
     })),
@@ -86,6 +85,7 @@ export async function supervise (dir, { repoDir, appDir }) {
 
   // Started in this order, stopped in reverse: edge first, so no new requests arrive while the
   // replicas drain (all replicas of a stage stop together).
+  /** @type {Supervised[][]} */
   const stages = []
   let stopping = false
 
@@ -95,6 +95,10 @@ export async function supervise (dir, { repoDir, appDir }) {
     }
   }
 
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
   const shutdown = async (code, reason) => {
     if (stopping) return
     stopping = true
@@ -109,11 +113,12 @@ export async function supervise (dir, { repoDir, appDir }) {
   process.on('SIGINT', () => { shutdown(0, 'SIGINT') })
 
   // A test that dies without running `down` must not leave the stack behind.
-  if (options.ownerPid !== undefined) {
+  const ownerPid = options.ownerPid
+  if (ownerPid !== undefined) {
     const watch = setInterval(() => {
-      if (!pidAlive(options.ownerPid)) {
+      if (!pidAlive(ownerPid)) {
         clearInterval(watch)
-        shutdown(0, `owner pid ${options.ownerPid} exited`)
+        shutdown(0, `owner pid ${ownerPid} exited`)
       }
     }, 1000)
   }
@@ -206,12 +211,14 @@ export async function supervise (dir, { repoDir, appDir }) {
   process.on('SIGHUP', () => {
     if (stopping || state.status !== 'ready') return
     ;(async () => {
+      /** @type {StackOptions} */
       const next = JSON.parse(readFileSync(join(dir, 'options.json'), 'utf8'))
       options.edge = next.edge
       state.options.edge = next.edge
       renderNginx()
       nginxTest()
       const master = nginx.pid
+      if (master === null) throw new Error('nginx is not running')
       const oldWorkers = childPids(master)
       process.kill(master, 'SIGHUP')
       // Reloaded once the new workers run and the old ones have finished their requests.
@@ -221,15 +228,18 @@ export async function supervise (dir, { repoDir, appDir }) {
       publish()
       log(`nginx reloaded: edge ${next.edge.rate} burst ${next.edge.burst} conn ${next.edge.conn}`)
     })().catch((err) => {
-      state.nginx.reloadError = `nginx reload failed: ${String(err.stderr ?? err.message).trim()}`
+      const reloadError = `nginx reload failed: ${failure(err)}`
+      state.nginx.reloadError = reloadError
       publish()
-      log(state.nginx.reloadError)
+      log(reloadError)
     })
   })
 
   // --- prometheus -----------------------------------------------------------------------------
+  /** @type {Supervised | undefined} */
   let prometheus
-  if (options.prometheus) {
+  const promState = state.prometheus
+  if (promState !== null) {
     const promDir = writePrometheusConfig({ repoDir, dir, state, scrapeInterval: options.scrapeInterval, log })
     prometheus = new Supervised({
       name: 'prometheus',
@@ -244,8 +254,8 @@ export async function supervise (dir, { repoDir, appDir }) {
       env: baseEnv,
       cwd: promDir,
       logFile: join(logs, 'prometheus.log'),
-      ready: () => httpOk(`${state.prometheus.url}/-/ready`),
-      onChange: () => { state.prometheus.pid = prometheus.pid; publish() },
+      ready: () => httpOk(`${promState.url}/-/ready`),
+      onChange: () => { promState.pid = prometheus?.pid ?? null; publish() },
       log
     })
   }
@@ -268,8 +278,9 @@ export async function supervise (dir, { repoDir, appDir }) {
       await prometheus.start(timeoutMs)
     }
   } catch (err) {
-    state.error = String(err.stderr ?? err.message).trim()
-    log(`start failed: ${state.error}`)
+    const error = failure(err)
+    state.error = error
+    log(`start failed: ${error}`)
     await shutdown(1, 'start-up failed')
     return
   }
@@ -277,4 +288,13 @@ export async function supervise (dir, { repoDir, appDir }) {
   state.readyAt = new Date().toISOString()
   publish()
   log('ready')
+}
+
+/**
+ * What went wrong: a failed command's stderr, else the error's message.
+ * @param {unknown} err
+ */
+function failure (err) {
+  const e = /** @type {Error & { stderr?: string | Buffer }} */ (err)
+  return String(e.stderr ?? e.message).trim()
 }
