@@ -28,6 +28,8 @@ export interface SurfaceRoute {
 
 /** Responses routes that read or change a stored response: relayed, never billed. */
 const responseObject: Surface = { ...passthrough, name: 'responses' }
+/** input_tokens counts a Responses request's input: only the models /v1/responses takes, never billed. */
+const responseInputTokens: Surface = { ...responseObject, modelTypes: responses.modelTypes }
 
 export const ROUTES: readonly SurfaceRoute[] = [
   { method: 'POST', path: '/chat/completions', surface: chat, body: 'json', schema: schemas.chatCompletionBody, model: 'required' },
@@ -35,7 +37,7 @@ export const ROUTES: readonly SurfaceRoute[] = [
   { method: 'POST', path: '/embeddings', surface: embeddings, body: 'json', schema: schemas.embeddingBody, model: 'required' },
 
   { method: 'POST', path: '/responses', surface: responses, body: 'json', schema: schemas.responseBody, model: 'required', affinity: 'previous-response' },
-  { method: 'POST', path: '/responses/input_tokens', surface: responseObject, body: 'json', schema: schemas.inputTokensBody, model: 'optional', affinity: 'previous-response' },
+  { method: 'POST', path: '/responses/input_tokens', surface: responseInputTokens, body: 'json', schema: schemas.inputTokensBody, model: 'optional', affinity: 'previous-response' },
   { method: 'GET', path: '/responses/:id', surface: responseObject, body: 'none', model: 'none', affinity: 'id-param' },
   { method: 'DELETE', path: '/responses/:id', surface: responseObject, body: 'none', model: 'none', affinity: 'id-param' },
   { method: 'POST', path: '/responses/:id/cancel', surface: responseObject, body: 'none', model: 'none', affinity: 'id-param' },
