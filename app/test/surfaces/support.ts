@@ -22,13 +22,19 @@ export function lastReceived (mock: MockUpstream, path: string): RecentRequest {
   return r
 }
 
-/** Runs `fn` and returns what it threw; fails the test when it did not throw. */
-export async function caught (t: Test, fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn()
-  } catch (err) {
-    return err
+const BOUNDARY = '----gw-test-boundary-7MA4YWxkTrZu0gW'
+/** The content type of a body built by `multipart()`. */
+export const FORM_TYPE = `multipart/form-data; boundary=${BOUNDARY}`
+
+/** A multipart body: text fields first (as the SDKs send the model), then the file parts. */
+export function multipart (fields: Record<string, string>, files: Array<{ name: string, filename: string, type: string, bytes: Buffer }>): Buffer {
+  const parts: Buffer[] = []
+  for (const [name, value] of Object.entries(fields)) {
+    parts.push(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`))
   }
-  t.fail('expected the call to throw')
-  return undefined
+  for (const f of files) {
+    parts.push(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${f.name}"; filename="${f.filename}"\r\nContent-Type: ${f.type}\r\n\r\n`), f.bytes, Buffer.from('\r\n'))
+  }
+  parts.push(Buffer.from(`--${BOUNDARY}--\r\n`))
+  return Buffer.concat(parts)
 }
