@@ -22,6 +22,30 @@ export interface Upload {
   rewriteModel: (model: string) => void
 }
 
+/** At least this much of an abandoned upload is read and dropped before its connection is closed instead. */
+const DISCARD_MIN = 1024 * 1024
+
+/**
+ * Reads and drops what is left of an upload the gateway stopped reading (refused, over the limit,
+ * or cut short by the upstream). Left unread, the client could never finish sending: it would not
+ * see the error, and its connection would hang until the keep-alive timeout. Closing at once would
+ * not do either: a close with unread bytes resets the connection, often before the client read
+ * the error. Past `limit` (or 1 MiB) more bytes the connection is closed all the same.
+ */
+export function discardUnread (raw: IncomingMessage, limit: number): void {
+  const cap = Math.max(limit, DISCARD_MIN)
+  if (raw.complete || raw.destroyed) return
+  // The upload read the body through an async iterator, which listens for 'readable': without
+  // that listener, the 'data' listener below puts the stream back into flowing mode.
+  raw.removeAllListeners('readable')
+  let dropped = 0
+  raw.on('data', (chunk: Buffer) => {
+    dropped += chunk.length
+    if (dropped > cap) raw.socket?.destroy()
+  })
+  raw.resume()
+}
+
 function boundaryOf (contentType: string): Buffer | undefined {
   const m = /boundary=(?:"([^"]{1,70})"|([^;\s]{1,70}))/i.exec(contentType)
   const b = m?.[1] ?? m?.[2]

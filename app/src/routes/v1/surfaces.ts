@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { GatewayError } from '../../errors.js'
 import { ROUTES } from '../../surfaces/index.js'
+import { discardUnread } from '../../relay/upload.js'
 import { relayJob } from './relay-job.js'
 
 declare module 'fastify' {
@@ -22,11 +23,19 @@ export default async function surfaces (app: FastifyInstance): Promise<void> {
       url: route.path,
       config: { surface: route.surface },
       ...(route.schema !== undefined ? { schema: { body: route.schema } } : {}),
-      handler: async (request, reply) => {
+      // Not an async function: a JSON request's job is ready at once, so serve() is called without
+      // waiting a microtask (errors thrown here reach the error handler all the same).
+      handler: (request, reply) => {
         if (route.body === 'upload' && request.body !== undefined) {
           throw new GatewayError('unsupported_media_type', { message: 'Send this request as multipart/form-data.' })
         }
-        return await app.relay.serve(request, reply, await relayJob(request, route))
+        const job = relayJob(request, route)
+        if (route.body === 'upload') {
+          // However the relay ends, what it left of the client's body is read and dropped.
+          return Promise.resolve(job).then(async (j) => await app.relay.serve(request, reply, j))
+            .finally(() => { discardUnread(request.raw, app.gatewayConfig.bodyLimitBytes) })
+        }
+        return job instanceof Promise ? job.then(async (j) => await app.relay.serve(request, reply, j)) : app.relay.serve(request, reply, job)
       }
     })
   }
