@@ -1,38 +1,16 @@
 // @ts-check
 // Child processes of one bench run: start (optionally pinned to CPUs), wait for, sample (/proc),
-// and stop every one of them by PID.
-import { execFileSync, spawn } from 'node:child_process'
-import { closeSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs'
-import { connect } from 'node:net'
-import { freePort, sleep } from '../../scripts/lib/procs.mjs'
+// and stop every one of them by PID. Starting and waiting are scripts/lib/procs.mjs's.
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { childPids, freePort, sleep, startProcess as start, waitForHttp, waitForPort } from '../../scripts/lib/procs.mjs'
 
-export { freePort, sleep }
+export { childPids, freePort, sleep, waitForHttp, waitForPort }
 
 /** @typedef {import('./types.js').Proc} Proc */
 
 /** @type {Set<Proc>} */
 const started = new Set()
-
-/**
- * The last `bytes` of a file, as text ('' when it cannot be read).
- * @param {string} file
- */
-function tailOf (file, bytes = 4000) {
-  try {
-    const fd = openSync(file, 'r')
-    try {
-      const size = fstatSync(fd).size
-      const len = Math.min(bytes, size)
-      const buf = Buffer.alloc(len)
-      readSync(fd, buf, 0, len, size - len)
-      return buf.toString('utf8')
-    } finally {
-      closeSync(fd)
-    }
-  } catch {
-    return ''
-  }
-}
 
 /**
  * Spawns `command` with a clean environment plus `env`. Its stdout and stderr go straight to
@@ -46,40 +24,13 @@ function tailOf (file, bytes = 4000) {
  * @returns {Proc}
  */
 export function startProcess (name, command, args, { env = {}, logFile, cwd, cpus }) {
-  const fd = openSync(logFile, 'a')
-  const [cmd, argv] = cpus === undefined ? [command, args] : ['taskset', ['-c', cpus, command, ...args]]
-  let child
-  try {
-    child = spawn(cmd, argv, {
-      cwd,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', fd, fd]
-    })
-  } finally {
-    closeSync(fd)
-  }
-  const pid = child.pid
-  if (pid === undefined) throw new Error(`could not start ${name} (${command})`)
-  const c = child
-  /** @type {Promise<number | string | null>} */
-  const exited = new Promise((resolve) => c.once('exit', (code, signal) => resolve(code ?? signal)))
+  const child = start(command, args, { name, env, logFile, cwd, cpus })
   /** @type {Proc} */
   const proc = {
-    name,
-    // taskset execs the command, so the PID is the command's own
-    pid,
-    child: c,
-    exited,
-    output: () => tailOf(logFile),
-    alive: () => c.exitCode === null && c.signalCode === null,
+    ...child,
     async stop (graceMs = 5000) {
       started.delete(proc)
-      if (!proc.alive()) return await exited
-      try { process.kill(pid, 'SIGTERM') } catch {}
-      const timer = setTimeout(() => { try { process.kill(pid, 'SIGKILL') } catch {} }, graceMs)
-      const result = await exited
-      clearTimeout(timer)
-      return result
+      return await child.stop('SIGTERM', graceMs)
     }
   }
   started.add(proc)
@@ -99,51 +50,6 @@ export function killAllSync () {
     try { process.kill(proc.pid, 'SIGKILL') } catch {}
   }
   started.clear()
-}
-
-/**
- * Polls `url` until it answers `status`, the process dies, or `timeoutMs` passes.
- * @param {string} url
- * @param {{ timeoutMs?: number, status?: number, proc?: Proc, dispatcher?: import('undici').Dispatcher, headers?: Record<string, string> }} [opts]
- */
-export async function waitForHttp (url, { timeoutMs = 20000, status = 200, proc, dispatcher, headers } = {}) {
-  const { request } = await import('undici')
-  const deadline = Date.now() + timeoutMs
-  let last = ''
-  while (Date.now() < deadline) {
-    if (proc !== undefined && !proc.alive()) throw new Error(`${proc.name} exited before ${url} answered:\n${proc.output()}`)
-    try {
-      const res = await request(url, { dispatcher, headers, headersTimeout: 1000, bodyTimeout: 1000 })
-      await res.body.dump()
-      if (res.statusCode === status) return
-      last = `status ${res.statusCode}`
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err)
-    }
-    await sleep(100)
-  }
-  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (${last})${proc !== undefined ? '\n' + proc.output() : ''}`)
-}
-
-/**
- * Polls until a TCP connection to `port` succeeds: readiness without sending a request, so the
- * idle RSS measured next is that of a process that has served nothing.
- * @param {number} port
- * @param {{ timeoutMs?: number, proc?: Proc }} [opts]
- */
-export async function waitForPort (port, { timeoutMs = 20000, proc } = {}) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (proc !== undefined && !proc.alive()) throw new Error(`${proc.name} exited before port ${port} opened:\n${proc.output()}`)
-    const ok = await new Promise((resolve) => {
-      const s = connect(port, '127.0.0.1')
-      s.once('connect', () => { s.destroy(); resolve(true) })
-      s.once('error', () => resolve(false))
-    })
-    if (ok) return
-    await sleep(50)
-  }
-  throw new Error(`port ${port} did not open within ${timeoutMs} ms${proc !== undefined ? '\n' + proc.output() : ''}`)
 }
 
 const CLK_TCK = 100 // USER_HZ on Linux
@@ -191,19 +97,6 @@ export function rssBytes (pid) {
  */
 export function rssOf (pids) {
   return pids.reduce((sum, pid) => sum + rssBytes(pid), 0)
-}
-
-/**
- * Direct children of a PID (nginx workers of a master).
- * @param {number} pid
- * @returns {number[]}
- */
-export function childPids (pid) {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-  } catch {
-    return []
-  }
 }
 
 /**

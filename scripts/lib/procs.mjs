@@ -268,13 +268,15 @@ export function redisPing (port, host = '127.0.0.1') {
   })
 }
 
+/** @typedef {Pick<Proc, 'name' | 'alive' | 'output'>} Watched a process being waited for */
+
 /**
  * Waits for a process to become ready: stops at once when it exits, and says what it wrote.
  * @param {string} what
  * @param {() => unknown} probe
  * @param {number} timeoutMs
  * @param {number} intervalMs
- * @param {Proc | undefined} proc
+ * @param {Watched | undefined} proc
  */
 async function waitForProc (what, probe, timeoutMs, intervalMs, proc) {
   try {
@@ -287,7 +289,7 @@ async function waitForProc (what, probe, timeoutMs, intervalMs, proc) {
 /**
  * Polls `url` until it answers `status`, the process dies, or `timeoutMs` passes.
  * @param {string} url
- * @param {{ timeoutMs?: number, status?: number, proc?: Proc, headers?: Record<string, string> }} [opts]
+ * @param {{ timeoutMs?: number, status?: number, proc?: Watched, headers?: Record<string, string> }} [opts]
  */
 export async function waitForHttp (url, { timeoutMs = 20000, status = 200, proc, headers } = {}) {
   await waitForProc(`${url} answering ${status}`, () => httpOk(url, { status, headers }), timeoutMs, 100, proc)
@@ -296,7 +298,7 @@ export async function waitForHttp (url, { timeoutMs = 20000, status = 200, proc,
 /**
  * Polls until a TCP connection to `port` on loopback opens, the process dies, or `timeoutMs` passes.
  * @param {number} port
- * @param {{ timeoutMs?: number, proc?: Proc }} [opts]
+ * @param {{ timeoutMs?: number, proc?: Watched }} [opts]
  */
 export async function waitForPort (port, { timeoutMs = 20000, proc } = {}) {
   await waitForProc(`port ${port} opening`, () => portOpen(port), timeoutMs, 50, proc)
