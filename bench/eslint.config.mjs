@@ -1,23 +1,8 @@
-// Lint rules for the bench: the app's (typescript-eslint's recommended set) over JavaScript.
-// The linter and its plugins are resolved from app/node_modules, so `make test` lints the bench
-// without installing the bench's own dependencies.
-import { createRequire } from 'node:module'
+// Lint rules for the bench: the scripts' (the app's typescript-eslint set over JavaScript, resolved
+// from app/node_modules), with the bench's dependencies and outputs left out.
+import scripts from '../scripts/eslint.config.mjs'
 
-const fromApp = createRequire(new URL('../app/package.json', import.meta.url))
-const { default: js } = await import(fromApp.resolve('@eslint/js'))
-const { default: tseslint } = await import(fromApp.resolve('typescript-eslint'))
-
-export default tseslint.config(
+export default [
   { ignores: ['node_modules/**', 'tmp/**', 'results/**'] },
-  js.configs.recommended,
-  ...tseslint.configs.recommended,
-  {
-    languageOptions: { ecmaVersion: 2023, sourceType: 'module' },
-    rules: {
-      // names are checked by `tsc` (checkJs), which knows Node's globals
-      'no-undef': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
-      'no-empty': ['error', { allowEmptyCatch: true }]
-    }
-  }
-)
+  ...scripts
+]

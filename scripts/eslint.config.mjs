@@ -1,6 +1,6 @@
-// Lint rules for the scripts: the app's (typescript-eslint's recommended set) over JavaScript.
-// The linter and its plugins are resolved from app/node_modules, so `make test` lints the scripts
-// with nothing installed here.
+// Lint rules for the scripts and the bench: the app's (typescript-eslint's recommended set) over
+// JavaScript. The linter and its plugins are resolved from app/node_modules, so `make test` lints
+// both with nothing installed beside them.
 import { createRequire } from 'node:module'
 
 const fromApp = createRequire(new URL('../app/package.json', import.meta.url))

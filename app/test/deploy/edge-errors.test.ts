@@ -7,7 +7,8 @@ import t, { type Test } from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect } from 'node:net'
-import { composeNginxEnv, freePorts, localEdge, makeCerts, parseResponse, rawTls, renderLikeImage, scratch, shells, startNginx, type RawResponse } from './support/edge.js'
+import { composeNginxEnv, localEdge, makeCerts, parseResponse, rawTls, renderLikeImage, scratch, shells, startNginx, type RawResponse } from './support/edge.js'
+import { freePorts } from '../support/procs.js'
 
 const work = scratch(t, 'llm-gateway-edge-errors-')
 const certs = join(work, 'certs')

@@ -10,8 +10,8 @@ import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, re
 import { join } from 'node:path'
 import { connect } from 'node:tls'
 import { X509Certificate } from 'node:crypto'
-import { repoDir } from '../support/procs.js'
-import { PATH, composeNginxEnv, freePorts, localEdge, makeCerts, renderLikeImage, scratch, shells, startNginx } from './support/edge.js'
+import { freePorts, repoDir } from '../support/procs.js'
+import { PATH, composeNginxEnv, localEdge, makeCerts, renderLikeImage, scratch, shells, startNginx } from './support/edge.js'
 import { fakeHost } from './support/fake-host.js'
 
 const work = scratch(t, 'llm-gateway-le-')

@@ -9,8 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { repoDir } from '../support/procs.js'
-import { freePorts, scratch } from './support/edge.js'
+import { freePorts, repoDir } from '../support/procs.js'
+import { scratch } from './support/edge.js'
 import { fakeHost, type FakeHost } from './support/fake-host.js'
 
 const FILES = ['scripts/up.sh', 'scripts/certs.sh', '.env.example', 'docker-compose.yml', 'docker-compose.mock.yml']

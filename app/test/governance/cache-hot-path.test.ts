@@ -3,7 +3,8 @@
 import t from 'tap'
 import type { Command } from 'ioredis'
 import { chatBody } from '../support/gateway.js'
-import { startRedis, startReplicas } from './replicas.js'
+import { startReplicas } from './replicas.js'
+import { startRedis } from '../support/redis.js'
 
 t.test('no cache, no Idempotency-Key: no Redis command of those features per request', async (t) => {
   const redis = await startRedis(t)

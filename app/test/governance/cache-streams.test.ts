@@ -2,7 +2,8 @@
 // replayed chat stream to the same text and usage; Responses and Messages streams come back byte for byte.
 import t from 'tap'
 import OpenAI from 'openai'
-import { startRedis, startReplicas, upstreamCalls } from './replicas.js'
+import { startReplicas, upstreamCalls } from './replicas.js'
+import { startRedis } from '../support/redis.js'
 
 t.test('a cached chat stream: the openai SDK joins the replay to the same text, with the usage chunk it asked for', async (t) => {
   const redis = await startRedis(t)

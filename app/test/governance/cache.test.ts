@@ -2,7 +2,8 @@
 // deterministic and complete answers, single-flight, x-gateway-cache modes, hits not charged.
 import t from 'tap'
 import { chatBody, metricValue } from '../support/gateway.js'
-import { startRedis, startReplicas, upstreamCalls, type ReplicaSet } from './replicas.js'
+import { startReplicas, upstreamCalls, type ReplicaSet } from './replicas.js'
+import { startRedis } from '../support/redis.js'
 import type { Test } from 'tap'
 
 const CHAT = '/v1/chat/completions'
@@ -194,7 +195,7 @@ t.test('Redis down: answered uncached (BYPASS), said once in the log; cached aga
   const set = await startReplicas(t, { redisUrl: redis.url, keys: { team: 'cache=on' }, replicas: 1 })
   const gw = set.gateways[0]!
   t.equal((await set.post(0, CHAT, deterministic())).headers['x-gateway-cache'], 'MISS')
-  await redis.proc.stop()
+  await redis.stop()
   for (let i = 0; i < 3; i++) {
     const res = await set.post(0, CHAT, deterministic())
     t.equal(res.statusCode, 200, 'served')

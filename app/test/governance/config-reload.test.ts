@@ -11,7 +11,9 @@ import { chatBody } from '../support/gateway.js'
 import { scrapedValue } from '../support/metrics.js'
 import { startMock } from '../support/procs.js'
 import { waitFor } from '../support/wait.js'
-import { configInfo, postJson, startHeldUpstream, startRedis, startReplicas, type Replica } from './support.js'
+import { configInfo, postJson, startHeldUpstream } from './support.js'
+import { startGateways, type GatewayProc as Replica } from '../support/procs.js'
+import { startRedis } from '../support/redis.js'
 
 const KEY = 'sk-gw-governance-reload'
 const STREAMS = 50
@@ -30,7 +32,7 @@ t.test('price and target reloaded under 50 streams in flight', async (t) => {
   })
   writeFileSync(modelsFile, models({ input_per_1m: 2, output_per_1m: 8 }, 'default'))
   const redis = await startRedis(t)
-  const replicas = await startReplicas(t, {
+  const replicas = await startGateways(t, {
     UPSTREAM_BASE_URL: `${held.url}/v1`,
     NEXT_API_KEY: 'sk-next-upstream',
     MODELS_FILE: modelsFile,

@@ -6,7 +6,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { chatBody, metricValue, startTestGateway } from '../support/gateway.js'
 import { waitFor } from '../support/wait.js'
-import { startRedis, startReplicas, upstreamCalls } from './replicas.js'
+import { startReplicas, upstreamCalls } from './replicas.js'
+import { startRedis } from '../support/redis.js'
 
 const CHAT = '/v1/chat/completions'
 /** gpt-4.1 falls back to "backup"; deepseek-v3.2 (shipped) has one target. */

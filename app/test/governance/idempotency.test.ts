@@ -3,7 +3,8 @@
 import t from 'tap'
 import { chatBody, metricValue } from '../support/gateway.js'
 import { waitFor } from '../support/wait.js'
-import { startRedis, startReplicas, upstreamCalls, type ReplicaSet } from './replicas.js'
+import { startReplicas, upstreamCalls, type ReplicaSet } from './replicas.js'
+import { startRedis } from '../support/redis.js'
 import type { Test } from 'tap'
 
 const CHAT = '/v1/chat/completions'
@@ -112,7 +113,7 @@ t.test('a malformed Idempotency-Key is refused', async (t) => {
 t.test('Redis down: requests with the header are served without it, said once in the log', async (t) => {
   const redis = await startRedis(t)
   const set = await startReplicas(t, { redisUrl: redis.url, keys: { team: '' }, replicas: 1 })
-  await redis.proc.stop()
+  await redis.stop()
   for (let i = 0; i < 2; i++) t.equal((await set.post(0, CHAT, chatBody(), idem('down'))).statusCode, 200)
   t.equal(upstreamCalls(set.upstream('default')), 2)
   t.equal(set.gateways[0]!.logs().split('Idempotency-Key unavailable').length - 1, 1)

@@ -9,9 +9,10 @@ import { join } from 'node:path'
 import { hashKey } from '../../src/lib/keys.js'
 import { assertOpenAIError } from '../support/http.js'
 import { chatBody, startTestGateway } from '../support/gateway.js'
-import { appDir, startMock } from '../support/procs.js'
+import { appDir, startGateways, startMock, type GatewayProc as Replica } from '../support/procs.js'
 import { waitFor } from '../support/wait.js'
-import { configInfo, postJson, startRedis, startReplicas, type Replica } from './support.js'
+import { configInfo, postJson } from './support.js'
+import { startRedis } from '../support/redis.js'
 
 t.test('expired and disabled keys: 401 key_expired / key_disabled', async (t) => {
   const gw = await startTestGateway({
@@ -43,7 +44,7 @@ t.test('make key rotate: both secrets until the overlap ends, on every replica a
   const redis = await startRedis(t)
   const mock = await startMock()
   t.teardown(async () => { await mock.stop() })
-  const replicas = await startReplicas(t, { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS_FILE: file, REDIS_URL: redis.url })
+  const replicas = await startGateways(t, { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS_FILE: file, REDIS_URL: redis.url })
   const status = async (r: Replica, key: string): Promise<{ status: number, code?: unknown }> => {
     const a = await postJson(`${r.url}/v1/chat/completions`, key, chatBody())
     return { status: a.status, code: (a.body.error as { code?: unknown } | undefined)?.code }

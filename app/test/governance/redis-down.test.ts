@@ -5,7 +5,7 @@ import { hashKey } from '../../src/lib/keys.js'
 import { assertOpenAIError } from '../support/http.js'
 import { chatBody, metricValue, startTestGateway, type TestGateway } from '../support/gateway.js'
 import { waitFor } from '../support/wait.js'
-import { startRedis } from './support.js'
+import { startRedis } from '../support/redis.js'
 
 const KEY = 'sk-gw-governance-redis-down'
 

@@ -1,27 +1,13 @@
-// Replicas for the governance tests: a real redis-server, mock upstreams shared by every replica, and
-// several in-process gateways on the same Redis, mocks and keys (as three containers would be).
+// Replicas for the governance tests: mock upstreams shared by every replica, and several in-process
+// gateways on the same Redis, mocks and keys (as three containers would be).
 import type { Test } from 'tap'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LightMyRequestResponse } from 'fastify'
-import { DEFAULT_MODELS_FILE } from '../../src/config.js'
 import { hashKey } from '../../src/lib/keys.js'
 import { createMockUpstream, type MockConfigInput, type MockUpstream } from '../../src/mock-upstream/app.js'
-import { UPSTREAM_KEY, startTestGateway, upstreamKey, type TestGateway } from '../support/gateway.js'
-import { freePort, startProcess, type Proc } from '../support/procs.js'
-import { waitOrThrow } from '../support/wait.js'
-
-export interface RedisServer { url: string, proc: Proc }
-
-/** A redis-server of this test on a free loopback port, stopped in teardown. */
-export async function startRedis (t: Test): Promise<RedisServer> {
-  const port = await freePort()
-  const proc = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {})
-  t.teardown(async () => { await proc.stop() })
-  await waitOrThrow(() => proc.output().includes('Ready to accept connections'), 10_000, `redis-server ready:\n${proc.output()}`, 50)
-  return { url: `redis://127.0.0.1:${port}`, proc }
-}
+import { UPSTREAM_KEY, declareUpstreams, startTestGateway, upstreamNamed, type ModelEntry, type TestGateway } from '../support/gateway.js'
 
 export interface ReplicaSet {
   gateways: TestGateway[]
@@ -42,7 +28,7 @@ export interface ReplicaOptions {
   /** extra upstreams by name, with their mock knobs */
   upstreams?: Record<string, MockConfigInput>
   /** models added to the shipped ones (an entry with a shipped id replaces it) */
-  models?: Array<{ id: string } & Record<string, unknown>>
+  models?: ModelEntry[]
   mock?: MockConfigInput
   env?: Record<string, string>
 }
@@ -58,18 +44,7 @@ export async function startReplicas (t: Test, opts: ReplicaOptions): Promise<Rep
   mocks.default = createMockUpstream({ api_key: UPSTREAM_KEY, ...opts.mock })
   env.UPSTREAM_BASE_URL = `${(await mocks.default.listen(0, '127.0.0.1')).url}/v1`
   env.UPSTREAM_API_KEY = UPSTREAM_KEY
-  const declared: Record<string, { base_url: string, api_key_env: string }> = {}
-  for (const [name, knobs] of Object.entries(opts.upstreams ?? {})) {
-    const m = createMockUpstream({ api_key: upstreamKey(name), ...knobs })
-    mocks[name] = m
-    const keyEnv = `UPSTREAM_${name.toUpperCase().replace(/-/g, '_')}_API_KEY`
-    declared[name] = { base_url: `${(await m.listen(0, '127.0.0.1')).url}/v1`, api_key_env: keyEnv }
-    env[keyEnv] = upstreamKey(name)
-  }
-  const shipped = (JSON.parse(readFileSync(DEFAULT_MODELS_FILE, 'utf8')) as { models: Array<{ id: string }> }).models
-  const own = opts.models ?? []
-  env.MODELS_FILE = join(dir, 'models.json')
-  writeFileSync(env.MODELS_FILE, JSON.stringify({ upstreams: declared, models: [...shipped.filter((m) => !own.some((o) => o.id === m.id)), ...own] }))
+  Object.assign(env, await declareUpstreams(dir, opts.upstreams ?? {}, opts.models ?? [], mocks))
   const keys: Record<string, string> = {}
   env.GATEWAY_KEYS = Object.entries(opts.keys).map(([id, options]) => {
     keys[id] = `sk-gw-${id}-${Math.random().toString(36).slice(2)}-governance`
@@ -87,11 +62,7 @@ export async function startReplicas (t: Test, opts: ReplicaOptions): Promise<Rep
   return {
     gateways,
     keys,
-    upstream: (name) => {
-      const m = mocks[name]
-      if (m === undefined) throw new Error(`no upstream ${name}`)
-      return m
-    },
+    upstream: upstreamNamed(mocks),
     post: async (i, url, body, o = {}) => await (gateways[i % gateways.length] as TestGateway).app.inject({
       method: 'POST',
       url,

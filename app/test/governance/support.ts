@@ -1,33 +1,7 @@
-// Helpers of the governance tests: a real redis-server that can be stopped and started again on its
-// port, an upstream that holds streams until the test releases them, and plain JSON requests.
-import type { Test } from 'tap'
+// Helpers of the governance tests: an upstream that holds streams until the test releases them,
+// plain JSON requests, and a replica's config_info.
 import { createServer, type Server, type ServerResponse } from 'node:http'
-import { freePort, startProcess, type Proc } from '../support/procs.js'
-import { waitOrThrow } from '../support/wait.js'
-
-export interface TestRedis {
-  url: string
-  stop: () => Promise<void>
-  start: () => Promise<void>
-}
-
-/** redis-server on a free loopback port, no persistence; stopped in teardown. */
-export async function startRedis (t: Test): Promise<TestRedis> {
-  const port = await freePort()
-  let proc: Proc | undefined
-  const start = async (): Promise<void> => {
-    const p = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {})
-    proc = p
-    await waitOrThrow(() => p.output().includes('Ready to accept connections'), 10_000, `redis ready:\n${p.output()}`, 50)
-  }
-  await start()
-  t.teardown(async () => { await proc?.stop() })
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => { await proc?.stop() },
-    start
-  }
-}
+import type { GatewayProc } from '../support/procs.js'
 
 export interface HeldUpstream {
   url: string
@@ -95,22 +69,8 @@ export async function postJson (url: string, key: string, body: unknown, signal?
   return { status: res.status, headers: res.headers, body: parsed }
 }
 
-export interface Replica { url: string, metricsUrl: string, pid: number, output: () => string }
-
-/** Three gateway processes (app/dist/server.js) with the same environment; stopped in teardown. */
-export async function startReplicas (t: Test, env: Record<string, string>): Promise<Replica[]> {
-  const { startGateway } = await import('../support/procs.js')
-  const out: Replica[] = []
-  for (let i = 0; i < 3; i++) {
-    const gw = await startGateway({ LOG_LEVEL: 'info', ...env })
-    t.teardown(async () => { await gw.stop('SIGKILL') })
-    out.push(gw)
-  }
-  return out
-}
-
 /** `llm_gateway_config_info`'s labels on a replica's /metrics. */
-export async function configInfo (r: Replica): Promise<{ keys_hash: string, models_hash: string } | undefined> {
+export async function configInfo (r: GatewayProc): Promise<{ keys_hash: string, models_hash: string } | undefined> {
   const text = await (await fetch(r.metricsUrl, { signal: AbortSignal.timeout(5000) })).text()
   const m = /^llm_gateway_config_info\{keys_hash="([0-9a-f]+)",models_hash="([0-9a-f]+)"\} 1$/m.exec(text)
   return m === null ? undefined : { keys_hash: m[1] as string, models_hash: m[2] as string }

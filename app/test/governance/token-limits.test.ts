@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import { hashKey } from '../../src/lib/keys.js'
 import { chatBody, metricValue, startTestGateway, type TestGateway } from '../support/gateway.js'
 import { waitFor } from '../support/wait.js'
-import { startRedis } from './support.js'
+import { startRedis } from '../support/redis.js'
 
 const KEY = 'sk-gw-governance-limits'
 // The mock counts the prompt's words (3) and sends `chunks` completion tokens; the gateway reserves

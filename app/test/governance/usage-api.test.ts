@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashKey } from '../../src/lib/keys.js'
 import { chatBody } from '../support/gateway.js'
-import { repoDir, startMock } from '../support/procs.js'
+import { repoDir, startGateways, startMock, type GatewayProc as Replica } from '../support/procs.js'
 import { waitFor } from '../support/wait.js'
-import { postJson, startRedis, startReplicas, type Replica } from './support.js'
+import { postJson } from './support.js'
+import { startRedis } from '../support/redis.js'
 
 const KEY = 'sk-gw-governance-usage'
 const ADMIN = 'admin-token-0123456789abcdef'
@@ -25,7 +26,7 @@ t.test('usage API totals equal what the upstream reported', async (t) => {
   const redis = await startRedis(t)
   const mock = await startMock()
   t.teardown(async () => { await mock.stop() })
-  const replicas = await startReplicas(t, {
+  const replicas = await startGateways(t, {
     UPSTREAM_BASE_URL: `${mock.url}/v1`,
     GATEWAY_KEYS: `team-a:${hashKey(KEY)} rpm=24 cache=on,other:${hashKey('sk-gw-other-usage')}`,
     REDIS_URL: redis.url,

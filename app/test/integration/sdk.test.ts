@@ -2,6 +2,7 @@
 import t, { type Test } from 'tap'
 import OpenAI, { APIError } from 'openai'
 import { mockText, startTestGateway, UPSTREAM_KEY, type TestGateway, type TestGatewayOptions } from '../support/gateway.js'
+import { caught } from '../support/http.js'
 
 const MODELS = ['claude-sonnet-4.5', 'deepseek-v3.2', 'gemini-2.5-flash', 'gpt-4.1', 'gpt-4o-mini-tts', 'gpt-image-1', 'omni-moderation-latest', 'text-embedding-3-small', 'whisper-1']
 
@@ -23,17 +24,6 @@ function withMock<P extends object> (params: P, mock: Record<string, unknown>): 
 
 const chat: ChatParams = { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hello there gateway' }] }
 const chatStream: ChatStreamParams = { ...chat, stream: true }
-
-/** Runs `fn` and returns what it threw (fails the test when it did not throw). */
-async function caught (t: Test, fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn()
-  } catch (err) {
-    return err
-  }
-  t.fail('expected the call to throw')
-  return undefined
-}
 
 t.test('chat completion through the client', async (t) => {
   const { gw, client } = await setup(t)

@@ -1,24 +1,13 @@
 // Per-key limits with real Redis: two gateway instances share one budget; tokens and spend budgets hold.
 import t, { type Test } from 'tap'
 import { hashKey } from '../../src/lib/keys.js'
-import { freePort, startProcess, type Proc } from '../support/procs.js'
+import { freePort } from '../support/procs.js'
+import { startRedis } from '../support/redis.js'
 import { chatBody, metricValue, startTestGateway, type TestGateway } from '../support/gateway.js'
 import { waitFor } from '../support/wait.js'
 import { Redis } from 'ioredis'
 
 const KEY = 'sk-gw-limits-test-key'
-
-async function startRedis (t: Test): Promise<string> {
-  const port = await freePort()
-  const proc: Proc = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {})
-  t.teardown(async () => { await proc.stop() })
-  const deadline = Date.now() + 10_000
-  while (!proc.output().includes('Ready to accept connections')) {
-    if (Date.now() > deadline) throw new Error(`redis did not start:\n${proc.output()}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return `redis://127.0.0.1:${port}`
-}
 
 async function gateway (t: Test, redisUrl: string | undefined, entry: string): Promise<TestGateway> {
   const gw = await startTestGateway({ env: { GATEWAY_KEYS: `k:${hashKey(KEY)} ${entry}`, ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }) } })
@@ -32,7 +21,7 @@ async function chat (gw: TestGateway, extra: Record<string, unknown> = {}): Prom
 }
 
 t.test('two instances on one Redis share a key\'s requests per minute', async (t) => {
-  const redisUrl = await startRedis(t)
+  const redisUrl = (await startRedis(t)).url
   const a = await gateway(t, redisUrl, 'rpm=5')
   const b = await gateway(t, redisUrl, 'rpm=5')
   const statuses: number[] = []
@@ -49,7 +38,7 @@ t.test('two instances on one Redis share a key\'s requests per minute', async (t
 })
 
 t.test('tokens per minute: once used up, 429 until the next minute (shared in Redis)', async (t) => {
-  const redisUrl = await startRedis(t)
+  const redisUrl = (await startRedis(t)).url
   const a = await gateway(t, redisUrl, 'tpm=10')
   const b = await gateway(t, redisUrl, 'tpm=10')
   // Counters are per clock minute: start well inside one so the test never straddles two.

@@ -1,7 +1,8 @@
 // The mock's classic OpenAI routes: chat and legacy completions (plain and streamed), embeddings, models, the official client.
 import t from 'tap'
 import OpenAI from 'openai'
-import { chat, chatUsage, events, post, start, type Json } from './helpers.js'
+import { chat, chatUsage, post, start } from './helpers.js'
+import { sseData, type Json } from '../support/http.js'
 
 t.test('non-stream chat: deterministic text, usage and headers', async (t) => {
   const { url } = await start(t)
@@ -25,7 +26,7 @@ t.test('chat stream without include_usage: role, words, stop, [DONE], no usage',
   const res = await post(`${url}/v1/chat/completions`, { ...chat, stream: true })
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /^text\/event-stream/)
-  const ev = events(await res.text())
+  const ev = sseData(await res.text())
   t.equal(ev.at(-1), '[DONE]')
   const chunks = ev.slice(0, -1).map((e) => JSON.parse(e) as Json)
   t.equal(chunks.length, 7)
@@ -46,7 +47,7 @@ t.test('chat stream without include_usage: role, words, stop, [DONE], no usage',
 t.test('chat stream with include_usage: usage:null on every chunk, then a usage-only chunk', async (t) => {
   const { url, mock } = await start(t, { chunks: 3 })
   const res = await post(`${url}/v1/chat/completions`, { ...chat, stream: true, stream_options: { include_usage: true } })
-  const ev = events(await res.text())
+  const ev = sseData(await res.text())
   t.equal(ev.at(-1), '[DONE]')
   const chunks = ev.slice(0, -1).map((e) => JSON.parse(e) as Json)
   t.equal(chunks.length, 6)
@@ -64,7 +65,7 @@ t.test('legacy completions, plain and streamed, prompt string or array', async (
   t.equal(plain.choices[0].text, 'tok0 tok1 tok2 tok3 tok4')
   t.same(plain.usage, chatUsage(3, 5))
   const res = await post(`${url}/v1/completions`, { model: 'gpt-4.1', prompt: 'a b', stream: true, stream_options: { include_usage: true } })
-  const ev = events(await res.text())
+  const ev = sseData(await res.text())
   t.equal(ev.at(-1), '[DONE]')
   const chunks = ev.slice(0, -1).map((e) => JSON.parse(e) as Json)
   t.equal(chunks.slice(0, 5).map((c) => c.choices[0].text).join(''), 'tok0 tok1 tok2 tok3 tok4')

@@ -1,7 +1,8 @@
 // The mock's auth and injected faults: status errors, hang, reset, invalid_json, cut, stall, fault_rate.
 import t from 'tap'
 import { waitFor } from '../support/wait.js'
-import { chat, events, post, start, type Json } from './helpers.js'
+import { chat, post, start } from './helpers.js'
+import { sseData, type Json } from '../support/http.js'
 
 t.test('auth when an API key is set', async (t) => {
   const { url } = await start(t, { api_key: 'sk-upstream' })
@@ -77,13 +78,13 @@ t.test('cut: a stream stops after cut_after words with no [DONE]; a plain body s
     }
   })().catch((e: Error) => e)
   t.type(err, Error, 'the body read fails')
-  const ev = events(text)
+  const ev = sseData(text)
   t.equal(ev.length, 3, 'role chunk and two words')
   t.notOk(text.includes('[DONE]'))
   // with no delays the kept part goes out in one write before the connection drops
   const fast = await post(`${url}/v1/chat/completions`, { ...chat, stream: true, mock: { chunk_delay_ms: 0, cut_after: 3 } })
   const fastText = await fast.text().catch(() => '')
-  t.ok(fastText === '' || (!fastText.includes('[DONE]') && events(fastText).length <= 4), 'no [DONE] after a fast cut')
+  t.ok(fastText === '' || (!fastText.includes('[DONE]') && sseData(fastText).length <= 4), 'no [DONE] after a fast cut')
   const plain = await post(`${url}/v1/chat/completions`, chat)
   t.equal(plain.status, 200)
   t.type(await plain.text().catch((e: Error) => e), Error)
@@ -97,7 +98,7 @@ t.test('stall: words then silence until the client leaves', async (t) => {
   const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...chat, stream: true, mock: { fault: 'stall', cut_after: 1 } }), signal: ac.signal })
   const reader = res.body!.getReader()
   let text = ''
-  while (events(text).length < 2) text += Buffer.from((await reader.read()).value!).toString()
+  while (sseData(text).length < 2) text += Buffer.from((await reader.read()).value!).toString()
   const next = reader.read().catch((e: Error) => e)
   const timeout = new Promise((resolve) => setTimeout(() => resolve('silent'), 100))
   t.equal(await Promise.race([next, timeout]), 'silent')

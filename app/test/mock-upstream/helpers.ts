@@ -1,8 +1,7 @@
-// Shared by the mock upstream's tests: start a mock for one test, POST JSON, split SSE text into events.
+// Shared by the mock upstream's tests: start a mock for one test, POST JSON, read typed SSE events.
 import type { Test } from 'tap'
 import { createMockUpstream, type MockConfigInput, type MockUpstream } from '../../src/mock-upstream/app.js'
-
-export type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed response bodies
+import type { Json } from '../support/http.js'
 
 export async function start (t: Test, options: MockConfigInput = {}): Promise<{ url: string, mock: MockUpstream }> {
   const mock = createMockUpstream(options)
@@ -17,11 +16,6 @@ export async function post (url: string, body: unknown, headers: Record<string, 
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body)
   })
-}
-
-/** The `data:` payloads of an SSE text (chat-style streams, one `data:` line per event). */
-export function events (text: string): string[] {
-  return text.split('\n\n').filter((e) => e !== '').map((e) => e.replace(/^data: /, ''))
 }
 
 /** Typed events (`event:` + `data:` lines), as the Responses and Messages APIs send them. */

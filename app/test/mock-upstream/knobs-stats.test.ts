@@ -1,8 +1,10 @@
 // The mock's knobs (per request and /_mock/config), its stats, and the process wrapper (server.ts).
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { startProcess, type Proc } from '../support/procs.js'
+import { waitFor } from '../support/wait.js'
 import { fileURLToPath } from 'node:url'
-import { chat, events, post, start, type Json } from './helpers.js'
+import { chat, post, start } from './helpers.js'
+import { sseData, type Json } from '../support/http.js'
 
 t.test('knobs: request mock beats /_mock/config; reset restores startup and zeroes stats', async (t) => {
   const { url, mock } = await start(t, { chunks: 2 })
@@ -32,7 +34,7 @@ t.test('knobs: request mock beats /_mock/config; reset restores startup and zero
 t.test('stats: by_path, recent headers, paced streams finish', async (t) => {
   const { url, mock } = await start(t, { first_chunk_delay_ms: 20, chunk_delay_ms: 10, chunks: 3 })
   const t0 = Date.now()
-  const ev = events(await (await post(`${url}/v1/chat/completions`, { ...chat, stream: true }, { 'x-request-id': 'abc' })).text())
+  const ev = sseData(await (await post(`${url}/v1/chat/completions`, { ...chat, stream: true }, { 'x-request-id': 'abc' })).text())
   t.ok(Date.now() - t0 >= 35, 'first_chunk_delay_ms + 2 × chunk_delay_ms')
   t.equal(ev.at(-1), '[DONE]')
   await fetch(`${url}/v1/models`)
@@ -46,20 +48,16 @@ t.test('stats: by_path, recent headers, paced streams finish', async (t) => {
 
 t.test('server.ts: bad env stops with the variable named; SIGTERM exits 0', async (t) => {
   const entry = fileURLToPath(new URL('../../src/mock-upstream/server.ts', import.meta.url))
-  const run = (env: Record<string, string>): { out: () => string, exited: Promise<number | null>, kill: () => void } => {
-    const child = spawn(process.execPath, [...process.execArgv, entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-    return { out: () => out, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))), kill: () => child.kill('SIGTERM') }
+  const run = (env: Record<string, string>): Proc => {
+    const proc = startProcess(process.execPath, [...process.execArgv, entry], { name: 'mock upstream', env: { ...process.env, ...env } })
+    t.teardown(async () => { await proc.stop('SIGKILL') })
+    return proc
   }
   const bad = run({ MOCK_CHUNKS: 'five' })
   t.equal(await bad.exited, 1)
-  t.match(bad.out(), 'MOCK_CHUNKS')
+  t.match(bad.output(), 'MOCK_CHUNKS')
   const good = run({ MOCK_PORT: '0', MOCK_HOST: '127.0.0.1' })
-  while (!good.out().includes('listening on')) await new Promise((resolve) => setTimeout(resolve, 20))
-  t.match(good.out(), /mock upstream listening on 127\.0\.0\.1:\d+/)
-  good.kill()
-  t.equal(await good.exited, 0)
+  t.ok(await waitFor(() => good.output().includes('listening on') || !good.alive(), 30_000), 'started or exited')
+  t.match(good.output(), /mock upstream listening on 127\.0\.0\.1:\d+/)
+  t.equal(await good.stop('SIGTERM'), 0)
 })

@@ -5,7 +5,8 @@ import { inflateSync } from 'node:zlib'
 import OpenAI, { toFile } from 'openai'
 import { crc32 } from '../../src/mock-upstream/png.js'
 import { waitFor } from '../support/wait.js'
-import { post, readAll, start, type Json } from './helpers.js'
+import { post, readAll, start } from './helpers.js'
+import { type Json } from '../support/http.js'
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
 

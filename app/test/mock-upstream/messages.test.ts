@@ -1,7 +1,8 @@
 // The mock's Anthropic Messages API: JSON and typed SSE, Anthropic's usage convention, count_tokens, auth, errors, the official SDK.
 import t from 'tap'
 import Anthropic from '@anthropic-ai/sdk'
-import { post, readAll, start, typedEvents, type Json } from './helpers.js'
+import { post, readAll, start, typedEvents } from './helpers.js'
+import { type Json } from '../support/http.js'
 
 const KEY = 'sk-ant-upstream'
 const headers = { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' }

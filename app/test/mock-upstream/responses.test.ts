@@ -2,7 +2,8 @@
 import t from 'tap'
 import OpenAI from 'openai'
 import { ResponseStore, STORE_MAX } from '../../src/mock-upstream/response-store.js'
-import { post, readAll, start, typedEvents, type Json } from './helpers.js'
+import { post, readAll, start, typedEvents } from './helpers.js'
+import { type Json } from '../support/http.js'
 
 const req = { model: 'gpt-4.1', input: 'hello there world', instructions: 'be brief' }
 

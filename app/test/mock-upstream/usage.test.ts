@@ -3,7 +3,8 @@ import t from 'tap'
 import { parseConfig } from '../../src/mock-upstream/config.js'
 import { readMockEnv } from '../../src/mock-upstream/env.js'
 import { usageFor } from '../../src/mock-upstream/usage.js'
-import { chat, events, post, start, type Json } from './helpers.js'
+import { chat, post, start } from './helpers.js'
+import { sseData, type Json } from '../support/http.js'
 
 const cost = { prompt_tokens: 1000, cached_tokens: 800, completion_tokens: 300, reasoning_tokens: 200 }
 
@@ -12,7 +13,7 @@ t.test('chat and completions: details always there; prompt and completion includ
   const body = await (await post(`${url}/v1/chat/completions`, chat)).json() as Json
   t.same(body.usage, { prompt_tokens: 1000, completion_tokens: 300, total_tokens: 1300, prompt_tokens_details: { cached_tokens: 800 }, completion_tokens_details: { reasoning_tokens: 200 } })
   t.equal(body.choices[0].message.content, 'tok0 tok1 tok2 tok3 tok4', 'the visible text still follows chunks')
-  const ev = events(await (await post(`${url}/v1/completions`, { model: 'm', prompt: 'a', stream: true, stream_options: { include_usage: true } })).text())
+  const ev = sseData(await (await post(`${url}/v1/completions`, { model: 'm', prompt: 'a', stream: true, stream_options: { include_usage: true } })).text())
   t.same(JSON.parse(ev.at(-2)!).usage.prompt_tokens_details, { cached_tokens: 800 })
   t.same(mock.stats().usage_reported, { prompt_tokens: 2000, completion_tokens: 600 })
   t.same(mock.stats().usage_details_reported, { cached_tokens: 1600, reasoning_tokens: 400, cache_write_tokens: 0 })
@@ -26,7 +27,7 @@ t.test('deepseek_usage adds prompt_cache_hit_tokens and prompt_cache_miss_tokens
   t.equal(body.usage.prompt_cache_hit_tokens, 800)
   t.equal(body.usage.prompt_cache_miss_tokens, 200)
   t.same(body.usage.prompt_tokens_details, { cached_tokens: 800 })
-  const stream = events(await (await post(`${url}/v1/chat/completions`, { ...chat, stream: true, stream_options: { include_usage: true } })).text())
+  const stream = sseData(await (await post(`${url}/v1/chat/completions`, { ...chat, stream: true, stream_options: { include_usage: true } })).text())
   t.equal(JSON.parse(stream.at(-2)!).usage.prompt_cache_hit_tokens, 800)
 })
 

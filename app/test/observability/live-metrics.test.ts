@@ -2,36 +2,28 @@
 // traffic every dashboard query and every recording rule returns data, the alert rules load and
 // evaluate, and the token counters equal the usage the upstream reported.
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import {
   dashboardsDir, dataPanels, instantQuery, jsonFiles, loadDashboard, loadRules, loadedRules,
   substituteGrafanaVars
 } from '../support/prometheus.js'
-import { startNativeStack, stackKey, stopNativeStack, type StackState } from '../support/native-stack.js'
+import { startNativeStack, stackKey, type StackState } from '../support/native-stack.js'
 import { sumSamples } from '../support/metrics.js'
-import { waitFor, waitOrThrow } from '../support/wait.js'
+import { waitFor, waitUntil } from '../support/wait.js'
 
 type Gateway = StackState['gateways'][number]
 
-const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-observability-'))
-t.teardown(async () => {
-  await stopNativeStack(dir)
-  rmSync(dir, { recursive: true, force: true })
-})
 // Scrapes and rule evaluations every second, so the test need not wait long for data.
-const stack = await startNativeStack(dir, ['--replicas', '3', '--prometheus', '--scrape-interval', '1s', '--key', 'limited rpm=1'])
+const stack = await startNativeStack(t, ['--replicas', '3', '--prometheus', '--scrape-interval', '1s', '--key', 'limited rpm=1'])
 const { gateways, mock } = stack
-if (stack.prometheus === undefined) throw new Error('the stack was started without Prometheus')
+if (stack.prometheus === null) throw new Error('the stack was started without Prometheus')
 const prom = stack.prometheus
 const MAIN_KEY = stackKey(stack, 'default')
 const LIMITED_KEY = stackKey(stack, 'limited')
 
 // Prometheus applies discovered targets a few seconds after start; traffic sent before a replica's
 // first scrape would be part of its counters' starting values and never show in rate().
-await waitOrThrow(async () => Number((await instantQuery(prom.url, 'count(up{job="llm-gateway"} == 1)'))[0]?.value[1] ?? 0) === gateways.length,
-  20000, 'every replica scraped', 250)
+await waitUntil('every replica scraped', async () => Number((await instantQuery(prom.url, 'count(up{job="llm-gateway"} == 1)'))[0]?.value[1] ?? 0) === gateways.length,
+  { timeoutMs: 20000, intervalMs: 250 })
 
 // Counter series are born with the traffic that increments them, and a series first seen at its
 // final value has rate() 0. One request a replica, scraped before the test traffic, gives the request
@@ -45,8 +37,8 @@ await Promise.all(gateways.map(async (g) => {
   })
   await res.arrayBuffer()
 }))
-await waitOrThrow(async () => Number((await instantQuery(prom.url, `count(timestamp(up{job="llm-gateway"}) > ${warmedAt + 1})`))[0]?.value[1] ?? 0) === gateways.length,
-  20000, 'every replica scraped after the warm-up', 250)
+await waitUntil('every replica scraped after the warm-up', async () => Number((await instantQuery(prom.url, `count(timestamp(up{job="llm-gateway"}) > ${warmedAt + 1})`))[0]?.value[1] ?? 0) === gateways.length,
+  { timeoutMs: 20000, intervalMs: 250 })
 
 interface Sent { status: number, text: string }
 

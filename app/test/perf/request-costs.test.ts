@@ -5,7 +5,8 @@ import t, { type Test } from 'tap'
 import { hashKey } from '../../src/lib/keys.js'
 import { BUCKET_WRITE_OVERHEAD, RedisUsageStore, USAGE_FIELDS } from '../../src/lib/usage-buckets.js'
 import { chatBody, startTestGateway, type TestGateway } from '../support/gateway.js'
-import { CommandCounter, startRedis } from './support.js'
+import { CommandCounter } from './support.js'
+import { startRedis } from '../support/redis.js'
 
 const PLAIN = 'sk-gw-perf-plain-key'
 const BUDGETED = 'sk-gw-perf-budgeted-key'
@@ -118,7 +119,7 @@ function checkUsageWrites (t: Test, kind: string, c: Costs): void {
 for (const stream of [false, true]) {
   const kind = stream ? 'streamed' : 'JSON'
   t.test(`${kind} answers: Redis commands and upstream requests per request stay at today's counts`, async (t) => {
-    const redisUrl = await startRedis(t)
+    const redisUrl = (await startRedis(t)).url
     const gw = await gateway(t, redisUrl)
     const counter = new CommandCounter(redisUrl)
     t.teardown(() => { counter.close() })

@@ -3,7 +3,8 @@
 // compared with what the gateway wrote to its client, framing included.
 import t, { type Test } from 'tap'
 import { chatBody, startTestGateway, type TestGateway } from '../support/gateway.js'
-import { RecordingRelay, parseResponses, rawExchange, sseEvents, type WireResponse } from './support.js'
+import { RecordingRelay, parseResponses, rawExchange, type WireResponse } from './support.js'
+import { sseData } from '../support/http.js'
 
 const CHUNKS = 20
 // 1 ms apart, so the upstream writes its events one by one; how they group on arrival does not
@@ -40,7 +41,7 @@ t.test('a client that asked for usage gets the upstream\'s bytes unchanged, in n
   const { client, upstream } = await exchange(gw, relay, base, { stream_options: { include_usage: true } })
   t.equal(client.status, 200)
   t.equal(upstream.status, 200)
-  const events = sseEvents(upstream.payload).length
+  const events = sseData(upstream.payload.toString('utf8')).length
   t.ok(events >= CHUNKS + 3, `the upstream sent the whole stream (${events} events)`)
   t.ok(client.payload.equals(upstream.payload), 'the payload is byte for byte the upstream\'s')
   t.ok(client.chunks <= upstream.chunks, `${client.chunks} writes to the client for ${upstream.chunks} from the upstream: no chunk split in two`)
@@ -52,8 +53,8 @@ t.test('a client that did not ask for usage gets fewer bytes per event than the 
   const { gw, relay, base } = await setup(t)
   const { client, upstream } = await exchange(gw, relay, base, {})
   t.equal(client.status, 200)
-  const up = sseEvents(upstream.payload)
-  const down = sseEvents(client.payload)
+  const up = sseData(upstream.payload.toString('utf8'))
+  const down = sseData(client.payload.toString('utf8'))
   t.equal(down.length, up.length - 1, 'only the usage event the gateway asked for is left out')
   t.ok(up.some((e) => e.includes('"usage":{')), 'the gateway asked the upstream for usage')
   t.ok(client.chunks <= upstream.chunks, `${client.chunks} writes to the client for ${upstream.chunks} from the upstream: no chunk split in two`)

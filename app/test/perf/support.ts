@@ -1,23 +1,8 @@
 // Instruments for the performance guard: a real Redis and its command counts, a recording TCP
 // relay between gateway and upstream, and an HTTP/1.1 response parser that keeps the framing.
-import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort, startProcess } from '../support/procs.js'
-
-/** A redis-server of this test on a free loopback port, stopped in teardown. */
-export async function startRedis (t: Test): Promise<string> {
-  const port = await freePort()
-  const proc = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {})
-  t.teardown(async () => { await proc.stop() })
-  const deadline = Date.now() + 10_000
-  while (!proc.output().includes('Ready to accept connections')) {
-    if (Date.now() > deadline) throw new Error(`redis did not start:\n${proc.output()}`)
-    await sleep(50)
-  }
-  return `redis://127.0.0.1:${port}`
-}
+import { waitFor } from '../support/wait.js'
 
 /**
  * Counts the commands a Redis server executed, from INFO commandstats (every command the
@@ -52,15 +37,14 @@ export class CommandCounter {
    * fixed time; gives up after `timeoutMs` with the last value.
    */
   async settledTotal (timeoutMs = 10_000): Promise<number> {
-    const until = Date.now() + timeoutMs
     let last = await this.total()
     let same = 0
-    while (same < 5 && Date.now() < until) {
-      await sleep(20)
+    await waitFor(async () => {
       const now = await this.total()
       same = now === last ? same + 1 : 0
       last = now
-    }
+      return same >= 5
+    }, timeoutMs)
     return last
   }
 
@@ -183,9 +167,4 @@ export async function rawExchange (baseUrl: string, path: string, headers: Recor
   await ended
   sock.destroy()
   return Buffer.concat(chunks)
-}
-
-/** SSE events (`data: …` blocks) in a payload. */
-export function sseEvents (payload: Buffer): string[] {
-  return payload.toString('utf8').split('\n\n').filter((e) => e.startsWith('data: '))
 }

@@ -7,7 +7,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import type { Socket } from 'node:net'
 import { request } from 'undici'
 import { chatBody, startTestGateway } from '../support/gateway.js'
-import { startRedis } from './support.js'
+import { startRedis } from '../support/redis.js'
 
 /**
  * Whether setNoDelay(true) was applied to a socket. Node keeps that in an internal symbol
@@ -21,7 +21,7 @@ function noDelay (socket: Socket): boolean {
 }
 
 t.test('client, upstream and Redis sockets all have TCP_NODELAY set', async (t) => {
-  const redisUrl = await startRedis(t)
+  const redisUrl = (await startRedis(t)).url
   const upstreamSockets: Socket[] = []
   const onConnected = (msg: unknown): void => { upstreamSockets.push((msg as { socket: Socket }).socket) }
   subscribe('undici:client:connected', onConnected)

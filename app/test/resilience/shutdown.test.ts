@@ -2,11 +2,11 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { hashKey } from '../../src/lib/keys.js'
-import { startGateway, startMock } from '../support/procs.js'
+import { startGateway, startMock, type GatewayProc } from '../support/procs.js'
 
 const KEY = 'sk-gw-shutdown-test-key'
 
-async function gatewayWithMock (t: Test, graceMs: number): Promise<{ url: string, stop: (s?: NodeJS.Signals) => Promise<number | null>, pid: number, exited: Promise<number | null> }> {
+async function gatewayWithMock (t: Test, graceMs: number): Promise<GatewayProc> {
   const mock = await startMock()
   t.teardown(async () => { await mock.stop() })
   const gw = await startGateway({

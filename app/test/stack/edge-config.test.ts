@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { repoDir } from '../support/procs.js'
+import { composeNginxEnv } from '../deploy/support/edge.js'
 import { deriveNginxEnv, renderNginxTemplates } from '../../../scripts/lib/nginx-render.mjs'
 import { nativePrometheusConfig } from '../../../scripts/lib/prometheus-config.mjs'
 
@@ -53,16 +54,7 @@ t.test('the entrypoint helper turns lists into config lines and rejects bad ones
 })
 
 t.test('templates rendered with the compose settings pass nginx -t (nginx 1.22)', async (t) => {
-  // compose's nginx environment, with .env.example's values and compose defaults filled in.
-  const envFile = new Map([...readFileSync(join(repoDir, '.env.example'), 'utf8').matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']))
-  const compose = parse(readFileSync(join(repoDir, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: { nginx: { environment: Record<string, string> } } }
-  const interpolate = (value: string): string => value.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, op?: string, arg?: string) => {
-    const v = envFile.get(name)
-    if (v !== undefined && v !== '') return v
-    if (op === '?') throw new Error(`${name} is required`)
-    return arg ?? ''
-  })
-  const env = Object.fromEntries(Object.entries(compose.services.nginx.environment).map(([k, v]) => [k, interpolate(String(v))]))
+  const env = composeNginxEnv()
   t.equal(env.NGINX_CLIENT_MAX_BODY_SIZE, '10485760')
   t.match(env.NGINX_UPSTREAM_SERVER_PARAMS ?? '', /resolve/, 'compose follows replicas (nginx >= 1.27.3)')
 

@@ -3,17 +3,16 @@
 // one gateway replica, Redis and the mock upstream. Replica behaviour is in replicas.test.ts.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { assertOpenAIError } from '../support/http.js'
 import {
-  accessLogLines, edgeRequest, rawValues, reloadNativeStack, startNativeStack, stackKey, stopNativeStack,
+  accessLogLines, edgeRequest, rawValues, reloadNativeStack, startNativeStack, stackKey,
   type EdgeAnswer, type EdgeRequestOptions
 } from '../support/native-stack.js'
 import { waitFor } from '../support/wait.js'
@@ -22,12 +21,7 @@ const execFileP = promisify(execFile)
 const ALLOWED_ORIGIN = 'https://app.example.com'
 const BODY_LIMIT = 1024 * 1024
 
-const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-edge-'))
-t.teardown(async () => {
-  await stopNativeStack(dir)
-  rmSync(dir, { recursive: true, force: true })
-})
-const state = await startNativeStack(dir, [
+const state = await startNativeStack(t, [
   // One replica: spreading over several is replicas.test.ts's concern.
   '--replicas', '1',
   '--cors-origins', ALLOWED_ORIGIN,
@@ -257,7 +251,7 @@ async function mockInFlight (): Promise<number> {
 // Last: it lowers the edge limits for the rest of the stack's life.
 t.test('edge limits answer JSON 429 with Retry-After', async (t) => {
   // 1 request a minute after a burst of 5: the burst below is refused however slowly it runs.
-  await reloadNativeStack(dir, ['--edge-rate', '1r/m', '--edge-burst', '5', '--edge-conn', '2'])
+  await reloadNativeStack(state.dir, ['--edge-rate', '1r/m', '--edge-burst', '5', '--edge-conn', '2'])
 
   // The limits are per address, and nginx keeps its count for 127.0.0.1 from the tests above:
   // this test speaks from another loopback address, which starts from nothing.

@@ -1,26 +1,18 @@
 // Three gateway replicas behind the native stack's nginx, as a client sees them: traffic spread
 // over all, one per-key limit shared through Redis, a replica stopped or killed under load.
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
 import https from 'node:https'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { assertOpenAIError, type Json } from '../support/http.js'
 import { scrapedValue } from '../support/metrics.js'
 import {
-  accessLogLines, edgeRequest, pool, readStackState, startNativeStack, stackKey, stopNativeStack,
+  accessLogLines, edgeRequest, pool, readStackState, startNativeStack, stackKey,
   type EdgeAnswer, type EdgeRequestOptions, type StackState
 } from '../support/native-stack.js'
 import { pidAlive } from '../support/procs.js'
 import { waitFor } from '../support/wait.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-replicas-'))
-t.teardown(async () => {
-  await stopNativeStack(dir)
-  rmSync(dir, { recursive: true, force: true })
-})
-const state = await startNativeStack(dir, [
+const state = await startNativeStack(t, [
   '--replicas', '3',
   '--key', 'limited rpm=10',
   '--key', 'load rpm=1000000',
@@ -71,7 +63,7 @@ t.test('a per-key limit holds in total across the three replicas', async (t) => 
 async function restartedReplica (index: number, oldPid: number): Promise<StackState['gateways'][number] | undefined> {
   let replica: StackState['gateways'][number] | undefined
   await waitFor(async () => {
-    const g = readStackState(dir).gateways[index]
+    const g = readStackState(state.dir).gateways[index]
     if (g?.pid == null || g.pid === oldPid) return false
     replica = g
     return await fetch(`${g.url}/readyz`).then((r) => r.status === 200, () => false)
@@ -85,7 +77,7 @@ function errorOf (body: string | undefined): Json {
 }
 
 t.test('a replica stopped gracefully (SIGTERM) under load', async (t) => {
-  const victim = readStackState(dir).gateways[1]
+  const victim = readStackState(state.dir).gateways[1]
   if (victim?.pid == null) throw new Error('no replica to stop')
   const victimPid = victim.pid
   const agent = new https.Agent({ keepAlive: true, maxSockets: 50 })
@@ -110,7 +102,7 @@ t.test('a replica stopped gracefully (SIGTERM) under load', async (t) => {
 })
 
 t.test('a replica killed under load: no connection errors, clean JSON errors, restarted', async (t) => {
-  const victim = readStackState(dir).gateways[0]
+  const victim = readStackState(state.dir).gateways[0]
   if (victim?.pid == null) throw new Error('no replica to kill')
   const victimPid = victim.pid
   const agent = new https.Agent({ keepAlive: true, maxSockets: 50 })

@@ -47,7 +47,41 @@ export interface TestGatewayOptions {
   /** more upstreams by name, each a mock of its own with the key `upstreamKey(name)` */
   upstreams?: Record<string, MockConfigInput>
   /** models added to the shipped ones (an entry with a shipped id replaces it); targets name the upstreams */
-  models?: Array<{ id: string } & Record<string, unknown>>
+  models?: ModelEntry[]
+}
+
+/** An entry of the models file, as a test writes it. */
+export type ModelEntry = { id: string } & Record<string, unknown>
+
+/**
+ * Starts a mock for each named upstream (into `started`, so the caller closes them whatever
+ * happens) and writes `dir`/models.json declaring them, with `models` added to the shipped ones
+ * (an entry with a shipped id replaces it). Returns the environment that points a gateway there:
+ * MODELS_FILE and each upstream's key variable.
+ */
+export async function declareUpstreams (dir: string, upstreams: Record<string, MockConfigInput>, models: ModelEntry[], started: Record<string, MockUpstream>): Promise<Record<string, string>> {
+  const env: Record<string, string> = {}
+  const declared: Record<string, { base_url: string, api_key_env: string }> = {}
+  for (const [name, knobs] of Object.entries(upstreams)) {
+    const mock = createMockUpstream({ api_key: upstreamKey(name), ...knobs })
+    started[name] = mock
+    const keyEnv = `UPSTREAM_${name.toUpperCase().replace(/-/g, '_')}_API_KEY`
+    declared[name] = { base_url: `${(await mock.listen(0, '127.0.0.1')).url}/v1`, api_key_env: keyEnv }
+    env[keyEnv] = upstreamKey(name)
+  }
+  const shipped = (JSON.parse(readFileSync(DEFAULT_MODELS_FILE, 'utf8')) as { models: ModelEntry[] }).models
+  env.MODELS_FILE = join(dir, 'models.json')
+  writeFileSync(env.MODELS_FILE, JSON.stringify({ upstreams: declared, models: [...shipped.filter((m) => !models.some((o) => o.id === m.id)), ...models] }))
+  return env
+}
+
+/** The mock of an upstream by name; throws for a name that was not started. */
+export function upstreamNamed (mocks: Record<string, MockUpstream>): (name: string) => MockUpstream {
+  return (name) => {
+    const m = mocks[name]
+    if (m === undefined) throw new Error(`no upstream ${name}`)
+    return m
+  }
 }
 
 export async function startTestGateway (opts: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -67,22 +101,10 @@ export async function startTestGateway (opts: TestGatewayOptions = {}): Promise<
   let config: Config
   let logText = ''
   try {
-    const env: Record<string, string> = {}
-    const declared: Record<string, { base_url: string, api_key_env: string }> = {}
-    for (const [name, knobs] of Object.entries(opts.upstreams ?? {})) {
-      const extra = createMockUpstream({ api_key: upstreamKey(name), ...knobs })
-      upstreams[name] = extra
-      const keyEnv = `UPSTREAM_${name.toUpperCase().replace(/-/g, '_')}_API_KEY`
-      declared[name] = { base_url: `${(await extra.listen(0, '127.0.0.1')).url}/v1`, api_key_env: keyEnv }
-      env[keyEnv] = upstreamKey(name)
-    }
+    let env: Record<string, string> = {}
     if (opts.upstreams !== undefined || opts.models !== undefined) {
       dir = mkdtempSync(join(tmpdir(), 'gw-test-models-'))
-      const shipped = (JSON.parse(readFileSync(DEFAULT_MODELS_FILE, 'utf8')) as { models: Array<{ id: string }> }).models
-      const own = opts.models ?? []
-      const models = [...shipped.filter((m) => !own.some((o) => o.id === m.id)), ...own]
-      env.MODELS_FILE = join(dir, 'models.json')
-      writeFileSync(env.MODELS_FILE, JSON.stringify({ upstreams: declared, models }))
+      env = await declareUpstreams(dir, opts.upstreams ?? {}, opts.models ?? [], upstreams)
     }
     config = loadConfig({
       UPSTREAM_BASE_URL: `${url}/v1`,
@@ -107,11 +129,7 @@ export async function startTestGateway (opts: TestGatewayOptions = {}): Promise<
   return {
     app,
     mock,
-    upstream: (name) => {
-      const m = upstreams[name]
-      if (m === undefined) throw new Error(`no upstream ${name}`)
-      return m
-    },
+    upstream: upstreamNamed(upstreams),
     config,
     keys,
     auth: (id = 'main') => ({ authorization: `Bearer ${keys[id as keyof typeof keys]}` }),

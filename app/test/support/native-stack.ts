@@ -1,12 +1,15 @@
 // The native stack (scripts/stack-native.mjs: nginx, gateway replicas, Redis, the mock upstream,
 // optionally Prometheus) for the stack-level tests: start, stop, reload, read its state, and speak
 // HTTPS to its edge the way a client does.
+import type { Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import type http from 'node:http'
 import https from 'node:https'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import type { StackState } from '../../../scripts/lib/stack-files.mjs'
 import { repoDir } from './procs.js'
 
 const execFileP = promisify(execFile)
@@ -14,15 +17,7 @@ const launcher = join(repoDir, 'scripts', 'stack-native.mjs')
 // nginx, redis-server and prometheus come from Debian packages, some in /usr/sbin.
 const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` }
 
-export interface StackState {
-  status: string
-  ca: string
-  nginx: { pid: number, httpsPort: number, httpPort: number, httpsUrl: string, httpUrl: string, conf: string, prefix: string, acmeRoot: string, accessLog: string }
-  gateways: Array<{ index: number, pid: number | null, restarts: number, url: string, metricsUrl: string, metricsPort: number }>
-  mock: { url: string }
-  prometheus?: { url: string }
-  keys: Array<{ id: string, key: string }>
-}
+export type { StackState }
 
 async function launch (args: string[], timeoutMs: number): Promise<void> {
   try {
@@ -37,8 +32,16 @@ export function readStackState (dir: string): StackState {
   return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StackState
 }
 
-/** Starts a stack in `dir`, owned by this process (it stops if the test process dies), and returns its state. */
-export async function startNativeStack (dir: string, args: string[]): Promise<StackState> {
+/**
+ * Starts a stack in a new temporary directory (`state.dir`), owned by this process (it stops if
+ * the test process dies), stopped and removed in teardown; returns its state.
+ */
+export async function startNativeStack (t: Test, args: string[]): Promise<StackState> {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-stack-'))
+  t.teardown(async () => {
+    await stopNativeStack(dir)
+    rmSync(dir, { recursive: true, force: true })
+  })
   await launch(['up', '--dir', dir, '--owner-pid', String(process.pid), ...args], 90_000)
   return readStackState(dir)
 }

@@ -3,7 +3,8 @@
 import t, { type Test } from 'tap'
 import Anthropic from '@anthropic-ai/sdk'
 import { mockText, UPSTREAM_KEY, type TestGateway, type TestGatewayOptions } from '../support/gateway.js'
-import { caught, lastReceived, listeningGateway } from './support.js'
+import { lastReceived, listeningGateway } from './support.js'
+import { caught } from '../support/http.js'
 
 const BETA = 'prompt-caching-2024-07-31'
 const VERSION = '2023-06-01'

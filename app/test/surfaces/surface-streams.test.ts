@@ -7,7 +7,8 @@ import Anthropic from '@anthropic-ai/sdk'
 import { Agent, request } from 'undici'
 import { metricValue, mockText, type TestGateway, type TestGatewayOptions } from '../support/gateway.js'
 import { waitFor } from '../support/wait.js'
-import { caught, listeningGateway } from './support.js'
+import { listeningGateway } from './support.js'
+import { caught } from '../support/http.js'
 
 interface SseEvent { event: string | undefined, data: string }
 

@@ -1,14 +1,14 @@
 // The nginx edge as the image builds it, for the deploy tests: compose's nginx environment, the
 // templates rendered by the image's entrypoint logic under a real shell, `nginx -t`, a running
 // nginx, and raw TLS sockets that send bytes no HTTP client library would.
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, copyFileSync, writeFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:tls'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
-import { repoDir } from '../../support/procs.js'
+import { repoDir, startProcess, waitForHttp, type Proc } from '../../support/procs.js'
 
 const execFileP = promisify(execFile)
 const here = join(repoDir, 'app', 'test', 'deploy', 'support')
@@ -115,19 +115,7 @@ export async function nginxTest (confDir: string): Promise<{ ok: boolean, output
   }
 }
 
-/** Free TCP ports on 127.0.0.1. */
-export async function freePorts (n: number): Promise<number[]> {
-  const { createServer } = await import('node:net')
-  const servers = await Promise.all(Array.from({ length: n }, async () => await new Promise<import('node:net').Server>((resolve) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => resolve(s))
-  })))
-  const ports = servers.map((s) => (s.address() as { port: number }).port)
-  await Promise.all(servers.map(async (s) => await new Promise((resolve) => s.close(resolve))))
-  return ports
-}
-
-export interface RunningNginx { proc: ChildProcess, errors: () => string, stop: () => Promise<void> }
+export interface RunningNginx { proc: Proc, errors: () => string, stop: () => Promise<void> }
 
 /** Starts nginx in the foreground on a rendered config; resolves once `healthUrl` answers. */
 export async function startNginx (confDir: string, healthUrl: string): Promise<RunningNginx> {
@@ -135,26 +123,20 @@ export async function startNginx (confDir: string, healthUrl: string): Promise<R
   writeFileSync(errLog, '')
   // Run as root, nginx would hand its workers to "nobody", who cannot read the test's files.
   const globals = 'daemon off;' + (process.getuid?.() === 0 ? ` user ${userInfo().username};` : '')
-  const proc = spawn('nginx', ['-p', confDir + '/', '-c', join(confDir, 'nginx.conf'), '-e', errLog, '-g', globals], { env: { PATH }, stdio: 'ignore' })
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  const proc = startProcess('nginx', ['-p', confDir + '/', '-c', join(confDir, 'nginx.conf'), '-e', errLog, '-g', globals], { name: 'nginx', env: { PATH } })
   // Whatever happens to the test's own teardown, nginx does not outlive the test process.
-  const onExit = (): void => { if (proc.exitCode === null) proc.kill('SIGTERM') }
+  const onExit = (): void => { if (proc.alive()) process.kill(proc.pid, 'SIGTERM') }
   process.once('exit', onExit)
-  void exited.then(() => process.removeListener('exit', onExit))
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    const ok = await fetch(healthUrl).then((r) => r.ok, () => false)
-    if (ok) break
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`nginx did not start: ${readFileSync(errLog, 'utf8')}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+  void proc.exited.then(() => process.removeListener('exit', onExit))
+  try {
+    await waitForHttp(healthUrl, { proc, timeoutMs: 20_000 })
+  } catch (err) {
+    throw new Error(`nginx did not start: ${(err as Error).message}\n${readFileSync(errLog, 'utf8')}`)
   }
   return {
     proc,
     errors: () => existsSync(errLog) ? readFileSync(errLog, 'utf8') : '',
-    stop: async () => {
-      if (proc.exitCode === null) proc.kill('SIGTERM')
-      await exited
-    }
+    stop: async () => { await proc.stop('SIGTERM', 30_000) }
   }
 }
 
