@@ -62,8 +62,8 @@ export const BUCKET_WRITE_OVERHEAD = 3
  * most `flushMs` late; this replica's own reads flush first, so they are exact.
  */
 export class RedisUsageStore implements UsageStore {
-  /** hash name → the day's key set, the key, and `<count>:<model>` → amount not yet written */
-  private pending = new Map<string, { set: string, key: string, fields: Map<string, number> }>()
+  /** hash name → the day's key set, the key, and per model the amounts not yet written (in USAGE_FIELDS order) */
+  private pending = new Map<string, { set: string, key: string, models: Map<string, number[]> }>()
   private writing: Promise<void> | undefined
   private readonly timer: NodeJS.Timeout
   /** pipelines written so far (the performance guard counts commands per write) */
@@ -84,15 +84,17 @@ export class RedisUsageStore implements UsageStore {
     const hash = `${this.prefix}${day}:${key}`
     let bucket = this.pending.get(hash)
     if (bucket === undefined) {
-      bucket = { set: `${this.prefix}keys:${day}`, key, fields: new Map() }
+      bucket = { set: `${this.prefix}keys:${day}`, key, models: new Map() }
       this.pending.set(hash, bucket)
     }
-    const fields = bucket.fields
-    for (const field in counts) {
-      const n = counts[field as UsageField]
-      if (n === undefined || n === 0) continue
-      const name = `${field}:${model}`
-      fields.set(name, (fields.get(name) ?? 0) + Math.round(n))
+    let sums = bucket.models.get(model)
+    if (sums === undefined) {
+      sums = USAGE_FIELDS.map(() => 0)
+      bucket.models.set(model, sums)
+    }
+    for (let i = 0; i < USAGE_FIELDS.length; i++) {
+      const n = counts[USAGE_FIELDS[i] as UsageField]
+      if (n !== undefined) sums[i] = (sums[i] as number) + Math.round(n)
     }
   }
 
@@ -109,8 +111,10 @@ export class RedisUsageStore implements UsageStore {
       const ttl = (this.retentionDays + 1) * 86_400
       const p = this.redis.pipeline()
       const sets = new Set<string>()
-      for (const [hash, { set, key, fields }] of batch) {
-        for (const [name, n] of fields) p.hincrby(hash, name, n)
+      for (const [hash, { set, key, models }] of batch) {
+        for (const [model, sums] of models) {
+          sums.forEach((n, i) => { if (n !== 0) p.hincrby(hash, `${USAGE_FIELDS[i] as UsageField}:${model}`, n) })
+        }
         p.expire(hash, ttl)
         p.sadd(set, key)
         if (!sets.has(set)) { sets.add(set); p.expire(set, ttl) }
