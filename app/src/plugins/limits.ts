@@ -63,7 +63,7 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
     const body = typeof request.body === 'object' && request.body !== null && !Buffer.isBuffer(request.body) ? request.body as Record<string, unknown> : undefined
     const model = typeof body?.model === 'string' ? app.gatewayConfig.catalog.lookup(body.model) : undefined
     // Only routes that generate text reserve output (not count_tokens or input_tokens, which share a surface name).
-    const spec = request.routeOptions.config.surface
+    const spec = request.ctx.surface
     const surface = spec?.estimates === true ? spec.name : 'none'
     const amount = reserveAmount(surface, body, model?.price, app.gatewayConfig.limitsReserveOutputTokens)
     app.budgets.reserve(key, amount, reply).then((reservation) => {
