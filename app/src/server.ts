@@ -106,6 +106,9 @@ async function main (): Promise<void> {
     setInterval(() => { reclaim.tick(performance.now()) }, 1000).unref()
   }
 
+  // Start-up (compiling every module, building the app) grows V8's heap well past what an idle
+  // replica holds; one low-memory collection before listening gives that back (bench/README.md).
+  if (config.idleReclaim) await lowMemoryCollector()()
   await app.listen({ port: config.port, host: config.host })
   await new Promise<void>((resolve, reject) => {
     metrics.once('error', reject)
