@@ -26,15 +26,30 @@ function metricsServer (app: Awaited<ReturnType<typeof buildApp>>, admin: AdminA
   })
 }
 
-/** How long a connection accepted just before shutdown gets to deliver its request. */
+/** How long a connection accepted just before the listener closed gets to deliver its request. */
 const CONNECTION_SETTLE_MS = 500
+/** The listener closes once no connection has arrived for this long (bounded by CLOSE_WITHIN_MS). */
+const QUIET_MS = 20
+const CLOSE_WITHIN_MS = 1000
 
 /**
- * Closes the listening socket only. `http.Server#close` would also close every idle connection at
- * once; this resolves when the last open connection has ended.
+ * Closes the listening socket only (`http.Server#close` would also close every idle connection at
+ * once) and resolves when the last open connection has ended. Closing resets every connection still
+ * in the kernel's accept queue, into which nginx has already written its request (and it never
+ * re-sends a POST). So it closes in a quiet moment, with no connection arriving for QUIET_MS, and
+ * only after the event loop's next poll phase has accepted what was queued (setImmediate runs
+ * right after it; a timer, where this starts, runs before it). Resolves once the listener is
+ * closed, with the promise of the last connection's end.
  */
-async function stopAccepting (server: Server): Promise<void> {
-  await new Promise<void>((resolve) => { NetServer.prototype.close.call(server, () => { resolve() }) })
+async function stopAccepting (server: Server): Promise<{ ended: Promise<void> }> {
+  let last = performance.now()
+  const arrived = (): void => { last = performance.now() }
+  server.on('connection', arrived)
+  const until = last + CLOSE_WITHIN_MS
+  while (performance.now() - last < QUIET_MS && performance.now() < until) await sleep(5)
+  server.off('connection', arrived)
+  await new Promise<void>((resolve) => { setImmediate(resolve) })
+  return { ended: new Promise<void>((resolve) => { NetServer.prototype.close.call(server, () => { resolve() }) }) }
 }
 
 async function main (): Promise<void> {
@@ -68,18 +83,18 @@ async function main (): Promise<void> {
     if (err !== undefined) app.log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down')
     app.log.info({ signal, in_flight: app.relay.inFlight }, 'shutting down: no new requests, waiting for in-flight ones')
     app.shuttingDown = true
-    // Drain: /readyz fails and every response closes its connection, while the listener stays open.
-    // Behind nginx this runs longer than nginx's upstream keepalive_timeout, so by the end nginx
-    // holds no idle connection to this replica that a close could race with a new request.
-    if (config.shutdownDrainMs > 0) await sleep(config.shutdownDrainMs)
+    // /readyz fails now. The listener closes at once (in a quiet moment): new connections are refused,
+    // which nginx retries on another replica, since nothing was sent. Open keep-alive connections are
+    // still served, and from now on each response closes its connection (request-context), so a
+    // busy connection ends after its next answer. nginx closes its idle ones itself after its
+    // upstream keepalive_timeout, shorter than the drain, so by the end none is left that a close
+    // could race with a request nginx is writing into it.
+    const { ended: connectionsClosed } = await stopAccepting(app.server)
+    app.closingConnections = true
+    await sleep(Math.max(config.shutdownDrainMs, CONNECTION_SETTLE_MS))
     // In-flight streams get the grace period; after it they end with an SSE error event.
     const grace = setTimeout(() => { app.relay.abortAll() }, config.shutdownGraceMs)
     grace.unref()
-    // Stop accepting, but keep the open connections: one accepted a moment ago has its request on
-    // the way, and closing it as idle would fail that request (nginx never re-sends a POST). A new
-    // connection attempt is refused, which nginx does retry on another replica.
-    const connectionsClosed = stopAccepting(app.server)
-    await sleep(CONNECTION_SETTLE_MS)
     // Keep-alive connections whose stream just ended would stay open until their idle timeout.
     const sweep = setInterval(() => { app.server.closeIdleConnections() }, 100)
     sweep.unref()
