@@ -84,21 +84,21 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     })
   }
   // Safe JSON parsing with the raw bytes kept for forwarding.
-  await app.register(jsonBody, { bodyLimit: config.bodyLimitBytes })
-  await app.register(redis, { url: config.redisUrl })
+  await app.register(jsonBody)
+  await app.register(redis)
   await app.register(budgets, { tpm: config.rateLimitTpm, usdPerDay: config.budgetUsdPerDay })
   // 7. account: metrics, the key's token and spend charge, one log line, once each response has
   //    closed. Registered before the routes so it sees every answer, errors of early stages included.
   await app.register(accounting)
   // 6. relay: undici pools per upstream, response affinity.
-  await app.register(upstream, { config })
+  await app.register(upstream)
   await app.register(health)
 
   await app.register(async function v1 (api) {
     // 2. auth: gateway key → identity.
-    await api.register(auth, { ring: app.keyRing })
+    await api.register(auth)
     // 3. limits: requests, tokens and spend per key, shared in Redis.
-    await api.register(limits, { defaultRpm: config.rateLimitRpm, redis: app.redis })
+    await api.register(limits)
     // 4.–6. every surface's routes (surfaces/index.ts): validate (route schemas), route (model →
     //      targets, relay-job.ts), relay (relay/relay.ts).
     await api.register(surfaces)

@@ -25,11 +25,6 @@ export class CircuitBreaker {
     return true
   }
 
-  /** ms until the circuit half-opens (0 when it is not open) */
-  retryInMs (): number {
-    return this.state() === 'open' ? this.openUntil - this.now() : 0
-  }
-
   success (): void {
     this.failures = 0
     this.probing = false

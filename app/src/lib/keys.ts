@@ -176,8 +176,6 @@ export class KeyRing {
     this.byHash = next
   }
 
-  get size (): number { return this.byHash.size }
-
   /** The usable key for a raw `authorization` header value, or undefined (see `check` for why not). */
   authenticate (authorization: string | undefined, now = Date.now()): GatewayKey | undefined {
     const result = this.check(authorization, now)

@@ -104,11 +104,6 @@ export async function estimateTokens (text: string): Promise<number> {
   return count(text)
 }
 
-/** Is the tokenizer loaded (it is only once an estimate was needed)? */
-export function tokenizerLoaded (): boolean {
-  return counter !== undefined
-}
-
 /** The prompt text of a chat, completion, embeddings, Responses or Messages body, for estimates. */
 export function promptText (body: Record<string, unknown>): string {
   const parts: string[] = []

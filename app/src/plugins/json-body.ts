@@ -53,11 +53,11 @@ export function parseJsonBody (buf: Buffer): unknown {
   return sjson.parse(buf, undefined, { protoAction: 'error', constructorAction: 'error' })
 }
 
-export default fp<{ bodyLimit: number }>(async function jsonBody (app, opts) {
+export default fp(async function jsonBody (app) {
   app.decorateRequest('rawBody', undefined)
   // JSON only: any other content type is a 415, not a string that fails the schema later.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(['application/json'], { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (request, body, done) => {
+  app.addContentTypeParser(['application/json'], { parseAs: 'buffer', bodyLimit: app.gatewayConfig.bodyLimitBytes }, (request, body, done) => {
     const buf = body as Buffer
     if (buf.length === 0) { done(new GatewayError('invalid_json', { message: 'The request body is empty; send a JSON object.' }), undefined); return }
     if (!fewBrackets(buf, MAX_JSON_DEPTH) && jsonDepth(buf, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) { done(new GatewayError('body_too_deep', { message: `The request body is nested deeper than ${MAX_JSON_DEPTH} levels.` }), undefined); return }
@@ -72,4 +72,4 @@ export default fp<{ bodyLimit: number }>(async function jsonBody (app, opts) {
     request.rawBody = buf
     done(null, parsed)
   })
-}, { name: 'json-body', fastify: '5.x' })
+}, { name: 'json-body', decorators: { fastify: ['gatewayConfig'] }, fastify: '5.x' })

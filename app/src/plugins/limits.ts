@@ -2,31 +2,26 @@
 // (budgets) reserved once its body is read; shared through Redis when set.
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import type { Redis } from 'ioredis'
 import { GatewayError } from '../errors.js'
 import { reserveAmount } from '../lib/reservation.js'
 import { formatDuration, retryAfterSeconds } from '../lib/retry-after.js'
 
 export const WINDOW_MS = 60_000
 
-export interface LimitsOptions {
-  defaultRpm: number
-  redis: Redis | undefined
-}
-
-export default fp<LimitsOptions>(async function limits (app, opts) {
+export default fp(async function limits (app) {
   const closed = app.gatewayConfig.limitsOnRedisDown === 'closed'
+  const defaultRpm = app.gatewayConfig.rateLimitRpm
   await app.register(rateLimit, {
     global: false,
     timeWindow: WINDOW_MS,
-    redis: opts.redis,
+    redis: app.redis,
     nameSpace: 'llm-gw:rl:',
     // Store errors come back to the hook below, which counts them and applies LIMITS_ON_REDIS_DOWN.
     skipOnError: false
   })
   const check = app.createRateLimit({
     keyGenerator: (request) => request.ctx.key?.id ?? 'anonymous',
-    max: (request) => request.ctx.key?.rpm ?? opts.defaultRpm,
+    max: (request) => request.ctx.key?.rpm ?? defaultRpm,
     timeWindow: WINDOW_MS
   })
 
@@ -40,7 +35,7 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
       return // open: served, not counted
     }
     if (limit.isAllowed) return
-    const max = limit.max ?? opts.defaultRpm
+    const max = limit.max ?? defaultRpm
     const ttl = limit.ttl ?? WINDOW_MS
     reply.header('x-ratelimit-limit-requests', String(max))
     reply.header('x-ratelimit-remaining-requests', String(limit.remaining ?? 0))
@@ -71,4 +66,4 @@ export default fp<LimitsOptions>(async function limits (app, opts) {
       done()
     }, done)
   })
-}, { name: 'limits', dependencies: ['auth', 'metrics', 'budgets', 'redis'], fastify: '5.x' })
+}, { name: 'limits', dependencies: ['auth', 'metrics', 'budgets', 'redis'], decorators: { fastify: ['gatewayConfig'] }, fastify: '5.x' })

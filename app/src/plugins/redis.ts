@@ -17,8 +17,8 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ url: string | undefined }>(async function redis (app, opts) {
-  const onDown = app.gatewayConfig.limitsOnRedisDown
+export default fp(async function redis (app) {
+  const { redisUrl, limitsOnRedisDown: onDown } = app.gatewayConfig
   const errors = new LeanCounter('llm_gateway_redis_errors_total', 'Failed Redis commands, by what they were for (limits, budgets, usage, cache, …)', ['op'])
   // The registry only needs name, help, type and get(); see lib/lean-metrics.ts.
   app.metrics.registry.registerMetric(errors as unknown as Metric)
@@ -32,12 +32,12 @@ export default fp<{ url: string | undefined }>(async function redis (app, opts) 
       ? 'redis unavailable: limited requests get 503 limits_unavailable until it is back (LIMITS_ON_REDIS_DOWN=closed)'
       : 'redis unavailable: limits fail open until it is back (LIMITS_ON_REDIS_DOWN=open)')
   })
-  if (opts.url === undefined) {
+  if (redisUrl === undefined) {
     app.decorate('redis', undefined)
     app.log.warn('REDIS_URL is not set: rate limits are counted per process, not shared between replicas')
     return
   }
-  const client = new Redis(opts.url, {
+  const client = new Redis(redisUrl, {
     // Fail fast instead of queueing: a limiter that waits on a dead Redis stalls every request.
     enableOfflineQueue: false,
     // Commands issued in the same tick (every request checks its limit) share one socket write.
@@ -65,4 +65,4 @@ export default fp<{ url: string | undefined }>(async function redis (app, opts) 
   })
   app.decorate('redis', client)
   app.addHook('onClose', async () => { client.disconnect() })
-}, { name: 'redis', dependencies: ['metrics'], fastify: '5.x' })
+}, { name: 'redis', dependencies: ['metrics'], decorators: { fastify: ['gatewayConfig'] }, fastify: '5.x' })

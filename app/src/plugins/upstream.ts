@@ -1,7 +1,6 @@
 // The upstream plugin: one Relay (pools, breakers, response affinity) and the state it shares with the
 // other replicas through Redis (cooldowns, response cache, Idempotency-Key results); closed with the app.
 import fp from 'fastify-plugin'
-import type { Config } from '../config.js'
 import { Affinity } from '../relay/affinity.js'
 import { ResponseCache } from '../relay/cache.js'
 import { Cooldowns } from '../relay/cooldown.js'
@@ -27,8 +26,8 @@ const DOWN_MESSAGES: Record<GovernedFeature | 'cooldown', string> = {
   cooldown: 'shared upstream cooldowns unavailable (Redis): each replica keeps its own until it is back'
 }
 
-export default fp<{ config: Config }>(async function upstream (app, opts) {
-  const config = opts.config
+export default fp(async function upstream (app) {
+  const config = app.gatewayConfig
   let lastWarn = 0
   const affinity = new Affinity(app.redis, config.responsesAffinityTtlS, (err) => {
     if (Date.now() - lastWarn > 10_000) app.log.warn({ err: { message: err.message } }, 'response affinity unavailable in Redis; ids go to their model\'s first target')
@@ -56,4 +55,4 @@ export default fp<{ config: Config }>(async function upstream (app, opts) {
   app.decorate('relay', relay)
   app.decorate('affinity', affinity)
   app.addHook('onClose', async () => { await relay.close() })
-}, { name: 'upstream', dependencies: ['metrics', 'redis'], fastify: '5.x' })
+}, { name: 'upstream', dependencies: ['metrics', 'redis'], decorators: { fastify: ['gatewayConfig'] }, fastify: '5.x' })

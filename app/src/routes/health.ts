@@ -1,10 +1,11 @@
 // GET /healthz (the process answers), GET /readyz (this replica takes traffic: started, not
 // draining) and GET /readyz?deps=1 (also the upstream and Redis; checks cached briefly, for ops).
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 
 interface Readiness { ok: boolean, checks: Record<string, string> }
 
-export default async function health (app: FastifyInstance): Promise<void> {
+async function health (app: FastifyInstance): Promise<void> {
   let cached: { at: number, result: Readiness } | undefined
   let running: Promise<Readiness> | undefined
 
@@ -39,3 +40,6 @@ export default async function health (app: FastifyInstance): Promise<void> {
     return await reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks })
   })
 }
+
+// Its own scope (encapsulated), with what it reads declared.
+export default fp(health, { name: 'health-routes', dependencies: ['upstream', 'redis', 'request-context'], decorators: { fastify: ['gatewayConfig'] }, encapsulate: true, fastify: '5.x' })

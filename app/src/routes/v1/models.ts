@@ -1,8 +1,9 @@
 // GET /v1/models: the configured models this key may use, in OpenAI's list format.
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { GatewayError } from '../../errors.js'
 
-export default async function models (app: FastifyInstance): Promise<void> {
+async function models (app: FastifyInstance): Promise<void> {
   const created = Math.floor(Date.now() / 1000)
   // Built once per catalogue: a reload (SIGHUP) brings a new one.
   const lists = new WeakMap<object, Array<{ id: string, object: string, created: number, owned_by: string }>>()
@@ -25,3 +26,6 @@ export default async function models (app: FastifyInstance): Promise<void> {
     return { id: entry.id, object: 'model', created, owned_by: entry.ownedBy }
   })
 }
+
+// Its own scope (encapsulated), with what it reads declared.
+export default fp(models, { name: 'models-routes', decorators: { fastify: ['gatewayConfig'] }, encapsulate: true, fastify: '5.x' })

@@ -1,5 +1,6 @@
 // Every relayed route, registered from the surfaces table: validate and route (relay-job.ts), then relay.
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { GatewayError } from '../../errors.js'
 import { ROUTES } from '../../surfaces/index.js'
 import { discardUnread } from '../../relay/upload.js'
@@ -15,7 +16,7 @@ declare module 'fastify' {
 /** Multipart and binary bodies are not parsed: the upload route streams them to the upstream itself. */
 const UPLOAD_TYPES = ['multipart/form-data', 'application/octet-stream']
 
-export default async function surfaces (app: FastifyInstance): Promise<void> {
+async function surfaces (app: FastifyInstance): Promise<void> {
   app.addContentTypeParser(UPLOAD_TYPES, (_request, _payload, done) => { done(null, undefined) })
   for (const route of ROUTES) {
     app.route({
@@ -40,3 +41,6 @@ export default async function surfaces (app: FastifyInstance): Promise<void> {
     })
   }
 }
+
+// Its own scope (encapsulated), with what it reads declared.
+export default fp(surfaces, { name: 'surfaces-routes', dependencies: ['upstream', 'json-body', 'request-context'], decorators: { fastify: ['gatewayConfig'] }, encapsulate: true, fastify: '5.x' })
