@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { GatewayError } from '../errors.js'
 import { canonicalHash } from '../lib/canonical-json.js'
-import type { ReplicaEvents } from './events.js'
+import { Notices, type ReplicaEvents } from './events.js'
 import type { RelayJob } from './job.js'
 import { decodeAnswer, encodeAnswer, type StoredAnswer } from './stored-answer.js'
 
@@ -19,8 +19,6 @@ const TOTAL = 'llm-gw:cache-bytes'
 const CHANNEL = 'llm-gw:cache-done'
 /** Headers that change what an upstream answers, so they are part of the key. */
 const MEANINGFUL_HEADERS = ['openai-beta', 'anthropic-version', 'anthropic-beta'] as const
-/** A follower looks again this often even without a notice (a notice can be lost with a connection). */
-const POLL_MS = [100, 250, 500, 1000] as const
 
 /**
  * Stores one entry and keeps the cache's total under its cap: expired entries leave the index, then the
@@ -122,13 +120,10 @@ export function cachePlan (request: FastifyRequest, job: RelayJob, defaultTtlS: 
 }
 
 export class ResponseCache {
-  private readonly waiters = new Map<string, Set<() => void>>()
+  private readonly notices: Notices
 
   constructor (private readonly redis: Redis | undefined, events: ReplicaEvents | undefined, private readonly opts: Config['cache']) {
-    events?.on(CHANNEL, (hash) => {
-      const set = this.waiters.get(hash)
-      if (set !== undefined) for (const wake of set) wake()
-    })
+    this.notices = new Notices(events, CHANNEL)
   }
 
   /** Redis is connected: otherwise the cache is skipped at once (fail open) instead of waiting on it. */
@@ -177,26 +172,18 @@ export class ResponseCache {
   async follow (hash: string): Promise<StoredAnswer | undefined> {
     const redis = this.redis as Redis
     const deadline = Date.now() + this.opts.lockWaitMs
-    let wake: () => void = () => {}
-    const set = this.waiters.get(hash) ?? new Set()
-    this.waiters.set(hash, set)
-    const notice = (): void => { wake() }
-    set.add(notice)
+    const wait = this.notices.listen(hash)
     try {
       for (let round = 0; ; round++) {
-        // Registered before looking, so a notice sent between the look and the wait is not lost.
-        const woken = new Promise<void>((resolve) => { wake = resolve })
+        // Armed before looking, so a notice sent between the look and the wait is not lost.
+        wait.arm()
         const [entry, locked] = await Promise.all([redis.getBuffer(ENTRY + hash), redis.exists(LOCK + hash)])
         if (entry !== null) return decodeAnswer(entry)
         if (locked === 0 || Date.now() >= deadline) return undefined
-        const pause = Math.min(POLL_MS[Math.min(round, POLL_MS.length - 1)] as number, deadline - Date.now())
-        let timer: NodeJS.Timeout | undefined
-        await Promise.race([woken, new Promise<void>((resolve) => { timer = setTimeout(resolve, pause) })])
-        clearTimeout(timer)
+        await wait.pause(round, deadline)
       }
     } finally {
-      set.delete(notice)
-      if (set.size === 0) this.waiters.delete(hash)
+      wait.close()
     }
   }
 }

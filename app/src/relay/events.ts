@@ -51,3 +51,51 @@ export class ReplicaEvents {
     return sub
   }
 }
+
+/** A follower looks again this often even without a notice (a notice can be lost with a connection). */
+const POLL_MS = [100, 250, 500, 1000] as const
+
+/** One wait for notices about one name: `arm()` before each look, then `pause()` until a notice or the next look. */
+export interface NoticeWait {
+  arm: () => void
+  /** sleeps until a notice came (since `arm()`), the round's poll interval passed, or the deadline */
+  pause: (round: number, deadline: number) => Promise<void>
+  close: () => void
+}
+
+/**
+ * Waiters of one channel (an answer is ready), across replicas: the cache's followers and
+ * Idempotency-Key duplicates wait for the first request's end this way.
+ */
+export class Notices {
+  private readonly waiters = new Map<string, Set<() => void>>()
+
+  constructor (events: ReplicaEvents | undefined, channel: string) {
+    events?.on(channel, (name) => {
+      for (const wake of this.waiters.get(name) ?? []) wake()
+    })
+  }
+
+  /** Starts listening for `name`; registered before the caller looks, so no notice is missed. */
+  listen (name: string): NoticeWait {
+    let wake: () => void = () => {}
+    let woken = Promise.resolve()
+    const notice = (): void => { wake() }
+    const set = this.waiters.get(name) ?? new Set()
+    this.waiters.set(name, set)
+    set.add(notice)
+    return {
+      arm: () => { woken = new Promise<void>((resolve) => { wake = resolve }) },
+      pause: async (round, deadline) => {
+        const ms = Math.min(POLL_MS[Math.min(round, POLL_MS.length - 1)] as number, deadline - Date.now())
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([woken, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })])
+        clearTimeout(timer)
+      },
+      close: () => {
+        set.delete(notice)
+        if (set.size === 0) this.waiters.delete(name)
+      }
+    }
+  }
+}

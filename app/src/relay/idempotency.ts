@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { GatewayError } from '../errors.js'
 import { canonicalHash } from '../lib/canonical-json.js'
-import type { ReplicaEvents } from './events.js'
+import { Notices, type NoticeWait, type ReplicaEvents } from './events.js'
 import type { RelayJob } from './job.js'
 import { decodeAnswer, encodeAnswer, type StoredAnswer } from './stored-answer.js'
 
@@ -17,7 +17,6 @@ const CHANNEL = 'llm-gw:idem-done'
 const KEY_RE = /^[\x21-\x7e]{1,255}$/
 /** How long a running request's marker lives: a replica that dies mid-request frees the key after it. */
 const RUNNING_MIN_MS = 10 * 60_000
-const POLL_MS = [100, 250, 500, 1000] as const
 
 /** The request's Idempotency-Key, undefined when absent; a key that is not 1-255 visible ASCII characters is refused. */
 export function idempotencyKey (request: FastifyRequest): string | undefined {
@@ -66,13 +65,10 @@ return 0
 `
 
 export class Idempotency {
-  private readonly waiters = new Map<string, Set<() => void>>()
+  private readonly notices: Notices
 
   constructor (private readonly redis: Redis | undefined, events: ReplicaEvents | undefined, private readonly opts: Config['idempotency']) {
-    events?.on(CHANNEL, (key) => {
-      const set = this.waiters.get(key)
-      if (set !== undefined) for (const wake of set) wake()
-    })
+    this.notices = new Notices(events, CHANNEL)
   }
 
   get available (): boolean {
@@ -91,12 +87,10 @@ export class Idempotency {
     const key = PREFIX + keyId + ':' + hash('sha256', idemKey, 'hex')
     const deadline = Date.now() + this.opts.waitMs
     const token = hash('sha256', `${process.pid}:${Math.random()}:${Date.now()}`, 'hex').slice(0, 16)
-    let wake: () => void = () => {}
-    const notice = (): void => { wake() }
-    let set: Set<() => void> | undefined
+    let wait: NoticeWait | undefined
     try {
       for (let round = 0; ; round++) {
-        const woken = new Promise<void>((resolve) => { wake = resolve })
+        wait?.arm()
         const won = await redis.set(key, encode({ state: 'running', fp, token }), 'PX', Math.max(RUNNING_MIN_MS, this.opts.waitMs), 'NX')
         if (won !== null) return { run: true, finish: async (answer) => { await this.finish(key, token, fp, answer) } }
         const buf = await redis.getBuffer(key)
@@ -107,22 +101,14 @@ export class Idempotency {
         if (rec.head.fp !== fp) throw new GatewayError('idempotency_key_mismatch')
         if (rec.head.state === 'done' && rec.answer !== undefined) return { run: false, answer: rec.answer }
         if (this.opts.inFlight === 'conflict' || Date.now() >= deadline) throw new GatewayError('idempotency_key_in_use')
-        if (set === undefined) {
-          set = this.waiters.get(key) ?? new Set()
-          this.waiters.set(key, set)
-          set.add(notice)
+        if (wait === undefined) {
+          wait = this.notices.listen(key)
           continue // look again now that a notice can no longer be missed
         }
-        const pause = Math.min(POLL_MS[Math.min(round, POLL_MS.length - 1)] as number, deadline - Date.now())
-        let timer: NodeJS.Timeout | undefined
-        await Promise.race([woken, new Promise<void>((resolve) => { timer = setTimeout(resolve, pause) })])
-        clearTimeout(timer)
+        await wait.pause(round, deadline)
       }
     } finally {
-      if (set !== undefined) {
-        set.delete(notice)
-        if (set.size === 0) this.waiters.delete(key)
-      }
+      wait?.close()
     }
   }
 
