@@ -86,7 +86,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // Safe JSON parsing with the raw bytes kept for forwarding.
   await app.register(jsonBody)
   await app.register(redis)
-  await app.register(budgets, { tpm: config.rateLimitTpm, usdPerDay: config.budgetUsdPerDay })
+  await app.register(budgets)
   // 7. account: metrics, the key's token and spend charge, one log line, once each response has
   //    closed. Registered before the routes so it sees every answer, errors of early stages included.
   await app.register(accounting)

@@ -110,4 +110,4 @@ export default fp(async function accounting (app) {
       cost_usd: ctx.costUsd
     }, 'request')
   }
-}, { name: 'accounting', dependencies: ['request-context', 'metrics', 'budgets', 'redis'], fastify: '5.x' })
+}, { name: 'accounting', dependencies: ['request-context', 'metrics', 'budgets', 'redis'], decorators: { fastify: ['gatewayConfig', 'metrics', 'budgets'] }, fastify: '5.x' })

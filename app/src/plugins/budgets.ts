@@ -118,14 +118,15 @@ declare module 'fastify' {
   interface FastifyInstance { budgets: Budgets }
 }
 
-export default fp<BudgetDefaults>(async function budgets (app, opts) {
+export default fp(async function budgets (app) {
+  const config = app.gatewayConfig
   const store = app.redis === undefined ? new MemoryBudgetStore() : new RedisBudgetStore(app.redis)
-  const budgets = new Budgets(store, opts, {
+  const budgets = new Budgets(store, { tpm: config.rateLimitTpm, usdPerDay: config.budgetUsdPerDay }, {
     limited: (scope) => { app.metrics.limited(scope) },
     storeFailed: (err) => { app.redisFailed('budgets', err) },
-    closed: app.gatewayConfig.limitsOnRedisDown === 'closed'
+    closed: config.limitsOnRedisDown === 'closed'
   })
   // The registry only needs name, help, type and get(); see lib/lean-metrics.ts.
   for (const m of budgets.metrics.all()) app.metrics.registry.registerMetric(m as unknown as Metric)
   app.decorate('budgets', budgets)
-}, { name: 'budgets', dependencies: ['metrics', 'redis'], fastify: '5.x' })
+}, { name: 'budgets', dependencies: ['metrics', 'redis'], decorators: { fastify: ['gatewayConfig', 'metrics'] }, fastify: '5.x' })
