@@ -51,6 +51,7 @@ export const CONFIG_VARS = {
   GATEWAY_KEYS_FILE: optional('file of gateway keys, one entry a line, used with GATEWAY_KEYS; SIGHUP re-reads it'),
   CORS_ORIGINS: str('', 'browser origins allowed to call the API, comma-separated, or * (empty: no CORS)'),
   REDIS_URL: optional('Redis shared by the replicas (redis:// or rediss://); unset: limits per process'),
+  REDIS_PASSWORD_FILE: optional('file holding the Redis password, put into REDIS_URL at start (keeps it out of the environment)'),
   RATE_LIMIT_RPM: int(600, 1, 1_000_000_000, 'default requests per minute per key'),
   RATE_LIMIT_TPM: int(0, 0, 1_000_000_000_000, 'default tokens per minute per key (0: no limit)'),
   BUDGET_USD_PER_DAY: num(0, 'default spend per key per UTC day in USD (0: no budget)'),

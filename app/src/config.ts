@@ -181,7 +181,20 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
-  if (v.REDIS_URL !== undefined && !/^rediss?:\/\//.test(v.REDIS_URL)) problems.push('REDIS_URL must start with redis:// or rediss://')
+  let redisUrl = v.REDIS_URL
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://')
+  if (v.REDIS_PASSWORD_FILE !== undefined) {
+    try {
+      if (redisUrl === undefined) throw new Error('is set, but REDIS_URL is not')
+      const password = readFileSync(v.REDIS_PASSWORD_FILE, 'utf8').trim()
+      if (password === '') throw new Error('the file is empty')
+      const url = new URL(redisUrl)
+      url.password = encodeURIComponent(password)
+      redisUrl = url.toString()
+    } catch (err) {
+      problems.push(`REDIS_PASSWORD_FILE (${v.REDIS_PASSWORD_FILE}): ${(err as Error).message}`)
+    }
+  }
 
   if (problems.length > 0) throw new ConfigError(problems)
   return {
@@ -202,7 +215,7 @@ export function loadConfig (env: Env = process.env): Config {
     catalog: catalog ?? parseModelCatalog({ models: [{ id: 'unused' }] }),
     modelsPassthrough: v.MODELS_PASSTHROUGH,
     corsOrigins,
-    redisUrl: v.REDIS_URL,
+    redisUrl,
     rateLimitRpm: v.RATE_LIMIT_RPM,
     rateLimitTpm: v.RATE_LIMIT_TPM,
     budgetUsdPerDay: v.BUDGET_USD_PER_DAY,

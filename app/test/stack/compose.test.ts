@@ -163,7 +163,8 @@ t.test('every setting the gateway reads is passed by compose and documented', as
     t.ok(documented.has(name), `.env.example documents ${name}`)
   }
   t.equal(String(env.BODY_LIMIT_BYTES), String(services.nginx?.environment?.NGINX_CLIENT_MAX_BODY_SIZE), 'one body limit for nginx and the gateways')
-  t.match(String(env.REDIS_URL), /@redis:6379$/)
+  t.equal(String(env.REDIS_URL), 'redis://redis:6379', 'no password in the gateways\' environment')
+  t.equal(String(env.REDIS_PASSWORD_FILE), '/run/secrets/redis-password', 'the gateways read it from the secret')
 })
 
 t.test('a stopping replica outlasts nginx\'s idle connections to it, and Docker waits for it', async (t) => {
@@ -232,9 +233,11 @@ t.test('the Redis password is never on a command line or in an environment', asy
   t.notMatch(JSON.stringify(redis?.healthcheck), /REDIS_PASSWORD/, 'not in the healthcheck')
   t.match(JSON.stringify(redis?.entrypoint), /\/run\/secrets\/redis-password/, 'read from the secret file')
   t.same(compose.secrets?.['redis-password'], { environment: 'REDIS_PASSWORD' }, 'the secret comes from .env')
-  t.ok(redis?.secrets?.some((s) => typeof s === 'object' && s.source === 'redis-password'), 'granted to redis only')
+  t.ok(redis?.secrets?.some((s) => typeof s === 'object' && s.source === 'redis-password'), 'granted to redis')
+  t.ok(services.gateway?.secrets?.some((s) => typeof s === 'object' && s.source === 'redis-password'), 'and to the gateways, which read it through REDIS_PASSWORD_FILE')
+  t.notMatch(JSON.stringify(services.gateway?.environment ?? {}), /REDIS_PASSWORD(?!_FILE)/, 'not in the gateways\' environment')
   for (const [name, svc] of Object.entries(services)) {
-    if (name !== 'redis') t.equal(svc.secrets, undefined, `${name} has no access to it`)
+    if (name !== 'redis' && name !== 'gateway') t.equal(svc.secrets, undefined, `${name} has no access to it`)
   }
 })
 

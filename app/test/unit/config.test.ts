@@ -95,3 +95,17 @@ t.test('keys file and models file', async (t) => {
   t.match(problems({ GATEWAY_KEYS: KEYS, MODELS_FILE: modelsFile }).join('\n'), /nowhere/)
   t.match(problems({ GATEWAY_KEYS: KEYS, MODELS_FILE: join(dir, 'missing.json') }).join('\n'), /MODELS_FILE/)
 })
+
+t.test('REDIS_PASSWORD_FILE puts the password into REDIS_URL, so no environment holds it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-redis-'))
+  const file = join(dir, 'redis-password')
+  writeFileSync(file, 's3cret/with:chars\n')
+  const c = loadConfig({ GATEWAY_KEYS: KEYS, REDIS_URL: 'redis://redis:6379', REDIS_PASSWORD_FILE: file })
+  const url = new URL(c.redisUrl ?? '')
+  t.equal(decodeURIComponent(url.password), 's3cret/with:chars', 'the file\'s password, trailing newline dropped')
+  t.equal(`${url.hostname}:${url.port}`, 'redis:6379')
+  writeFileSync(file, '\n')
+  t.match(problems({ GATEWAY_KEYS: KEYS, REDIS_URL: 'redis://redis:6379', REDIS_PASSWORD_FILE: file })[0], /^REDIS_PASSWORD_FILE .*empty/)
+  t.match(problems({ GATEWAY_KEYS: KEYS, REDIS_URL: 'redis://redis:6379', REDIS_PASSWORD_FILE: join(dir, 'missing') })[0], /^REDIS_PASSWORD_FILE /)
+  t.match(problems({ GATEWAY_KEYS: KEYS, REDIS_PASSWORD_FILE: file })[0], /^REDIS_PASSWORD_FILE .*REDIS_URL is not/)
+})
