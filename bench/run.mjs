@@ -80,14 +80,15 @@ const cfg = {
   sustainOpenPerS: 1000,
   sustainHoldMs: quick ? 500 : 1000,
   stallFactor: 10,
-  recoverQuietMs: quick ? 8000 : 20_000,
+  // the gateway gives memory back once idle for 20 s (app/src/lib/idle-reclaim.ts)
+  recoverQuietMs: quick ? 25_000 : 30_000,
   recoverWithin: 1.1,
   manyStreams: 2000,
   manyStreamsRampMs: 2000,
   manyStreamsHoldMs: quick ? 2000 : 4000,
   manyStreamsChunks: quick ? 16 : 25,
   manyStreamsChunkDelayMs: 1000,
-  manyStreamsSettleMs: quick ? 10_000 : 20_000,
+  manyStreamsSettleMs: 30_000,
   profileS: 10
 }
 const targetNames = (opts.targets ?? (quick ? QUICK_TARGETS : ALL_TARGETS).join(',')).split(',').map((t) => t.trim()).filter(Boolean)

@@ -2,6 +2,11 @@
 // comes back, so a replica that served 2,000 streams stays at that size while idle. Once nothing has
 // been in flight for a while, one full collection with memory reduction (the one V8 runs on a
 // low-memory notification) brings it back towards its idle size.
+//
+// That collection has a price: V8 also drops what it learned while running the hot path, and the
+// first ~2 s of the next burst cost 2–3× the CPU per request (bench/README.md, "Memory after a
+// burst"). So it waits for a replica that is really idle (20 s with nothing in flight), not for a
+// pause between two bursts.
 import { Session } from 'node:inspector'
 
 export interface IdleReclaimDeps {
@@ -24,7 +29,7 @@ export interface IdleReclaimOptions {
   minGrowthBytes: number
 }
 
-export const DEFAULT_IDLE_RECLAIM: IdleReclaimOptions = { idleMs: 5000, minGrowthBytes: 32 * 1024 * 1024 }
+export const DEFAULT_IDLE_RECLAIM: IdleReclaimOptions = { idleMs: 20_000, minGrowthBytes: 32 * 1024 * 1024 }
 
 /**
  * Call `tick(now)` periodically (every second or so). Collects at most once per busy period, and
