@@ -78,9 +78,9 @@ export class LeanHistogram extends LeanMetric<HistogramSeries> {
       let cumulative = 0
       this.buckets.forEach((le, i) => {
         cumulative += s.counts[i] as number
-        values.push({ metricName: `${this.name}_bucket`, labels: { le, ...s.labels }, value: cumulative })
+        values.push({ metricName: `${this.name}_bucket`, labels: Object.assign({ le }, s.labels), value: cumulative })
       })
-      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', ...s.labels }, value: s.count })
+      values.push({ metricName: `${this.name}_bucket`, labels: Object.assign({ le: '+Inf' }, s.labels), value: s.count })
       values.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum })
       values.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count })
     }

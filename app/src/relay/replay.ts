@@ -5,7 +5,7 @@ import type { StoredAnswer } from './stored-answer.js'
 
 export function replay (reply: FastifyReply, answer: StoredAnswer, extra: Record<string, string>): FastifyReply {
   const age = Math.max(0, Math.floor((Date.now() - answer.storedAt) / 1000))
-  reply.code(answer.status).headers(answer.headers).headers({ ...extra, age: String(age) })
+  reply.code(answer.status).headers(answer.headers).headers(extra).header('age', String(age))
   if (answer.stream) {
     reply.headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
   }

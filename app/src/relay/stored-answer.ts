@@ -29,7 +29,7 @@ export function decodeAnswer (buf: Buffer): StoredAnswer | undefined {
   try {
     const meta = JSON.parse(buf.toString('utf8', 0, nl)) as Meta
     if (typeof meta.status !== 'number' || typeof meta.headers !== 'object' || meta.headers === null) return undefined
-    return { ...meta, body: buf.subarray(nl + 1) }
+    return Object.assign(meta, { body: buf.subarray(nl + 1) })
   } catch {
     return undefined
   }
