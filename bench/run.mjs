@@ -18,7 +18,7 @@ import { frontierOf, median, pairedMedian, rungMedians } from './lib/frontier.mj
 import { RssSampler, recoveredRss } from './lib/memory.mjs'
 import { planCpus } from './lib/pin.mjs'
 import { cpuMicrosOf, freePort, killAllSync, sleep, stopAll } from './lib/procs.mjs'
-import { benchDir, directTarget, snapshotApp, startGateway, startMock, startNginx, startPortkey, startRedis, startStack, startUndiciProxy } from './lib/targets.mjs'
+import { benchDir, directTarget, snapshotApp, startGateway, startMock, startNginx, startPortkey, startRedis, startStack, startUndiciProxy, startFastifyProxy } from './lib/targets.mjs'
 import { manyStreams } from './lib/streams2k.mjs'
 import { summarizeProfile } from './lib/cpuprofile.mjs'
 import { appBuild, machineInfo, writeResults } from './lib/report.mjs'
@@ -26,7 +26,7 @@ import { appBuild, machineInfo, writeResults } from './lib/report.mjs'
 /** @typedef {import('./lib/types.js').Target} Target */
 /** @typedef {import('./lib/types.js').Rung} Rung */
 
-const ALL_TARGETS = ['direct', 'nginx', 'undici-proxy', 'gateway', 'gateway-warn', 'stack', 'portkey']
+const ALL_TARGETS = ['direct', 'nginx', 'undici-proxy', 'fastify-proxy', 'gateway', 'gateway-warn', 'stack', 'portkey']
 const QUICK_TARGETS = ['direct', 'undici-proxy', 'gateway']
 // The gateway's default upstream pool (UPSTREAM_MAX_CONNECTIONS in app/src/config.ts); the bare
 // proxy gets the same, so the two differ in code, not in configuration.
@@ -232,6 +232,7 @@ async function main () {
   for (const name of targetNames) {
     if (name === 'nginx') targets.nginx = await startNginx(tmpDir, mock, plan)
     if (name === 'undici-proxy') targets[name] = await startUndiciProxy(tmpDir, mock, plan, GATEWAY_DEFAULT_UPSTREAM_CONNECTIONS)
+    if (name === 'fastify-proxy') targets[name] = await startFastifyProxy(tmpDir, mock, plan, GATEWAY_DEFAULT_UPSTREAM_CONNECTIONS)
     if (name === 'gateway' && redis) targets.gateway = await startGateway(tmpDir, mock, redis, plan)
     if (name === 'gateway-warn' && redis) targets[name] = await startGateway(tmpDir, mock, redis, plan, { name, env: { LOG_LEVEL: 'warn' } })
     if (name === 'portkey') targets.portkey = await startPortkey(tmpDir, mock, plan)
@@ -400,6 +401,9 @@ async function main () {
     /** @param {Record<string, unknown>} m */
     const unbounded = (m) => /** @type {Array<{ rps: number }>} */ (m.frontier).at(-1)?.rps ?? NaN
     console.log(`gateway ÷ undici-proxy throughput: ${fmt(at64, 2)}× at ${cfg.connections} connections (${fmt(Number(g.rps))} vs ${fmt(Number(u.rps))} req/s), ${fmt(unbounded(g) / unbounded(u), 2)}× unbounded frontier; ${plan.pinned ? `each on one core (CPU ${plan.targetCpus})` : 'NOT pinned'}`)
+    // the framework's floor, when it ran: how much of the gap is Fastify and undici's request API
+    const f = medians['fastify-proxy']
+    if (f !== undefined) console.log(`fastify-proxy ÷ undici-proxy throughput: ${fmt(Number(f.rps) / Number(u.rps), 2)}× (${fmt(Number(f.rps))} req/s, ${fmt(Number(f.cpu_us_per_req))} vs ${fmt(Number(u.cpu_us_per_req))} µs CPU per request); gateway ÷ fastify-proxy: ${fmt(Number(g.rps) / Number(f.rps), 2)}×`)
   }
 }
 

@@ -191,6 +191,30 @@ export async function startUndiciProxy (tmpDir, mock, plan, upstreamConnections)
   return target('undici-proxy', origin, { proc, headers: { authorization: 'Bearer sk-bench-upstream' }, pids, idleRssBytes: idle })
 }
 
+/**
+ * The framework's floor (`fastify-proxy.mjs`): the gateway's Fastify and undici with nothing of the
+ * gateway on top, the same upstream pool size.
+ * @param {string} tmpDir
+ * @param {Upstream} mock
+ * @param {CpuPlan} plan
+ * @param {number} upstreamConnections
+ */
+export async function startFastifyProxy (tmpDir, mock, plan, upstreamConnections) {
+  const port = await freePort()
+  const proc = startProcess('fastify-proxy', process.execPath, [join(benchDir, 'fastify-proxy.mjs')], {
+    env: { PORT: String(port), UPSTREAM_ORIGIN: mock.origin, UPSTREAM_MAX_CONNECTIONS: String(upstreamConnections) },
+    logFile: join(tmpDir, 'fastify-proxy.log'),
+    cwd: benchDir,
+    cpus: targetCpus(plan)
+  })
+  await waitForPort(port, { proc })
+  const pids = () => [proc.pid]
+  const idle = await idleRss(pids)
+  const origin = `http://127.0.0.1:${port}`
+  await waitForHttp(`${origin}/healthz`, { proc })
+  return target('fastify-proxy', origin, { proc, headers: { authorization: 'Bearer sk-bench-upstream' }, pids, idleRssBytes: idle })
+}
+
 /** A fresh plaintext gateway key and its GATEWAY_KEYS entry, with an rpm far above any load. */
 export function benchKey () {
   const key = 'sk-gw-bench-' + randomBytes(16).toString('hex')
